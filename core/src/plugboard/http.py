@@ -1,0 +1,115 @@
+"""One pooled upstream client per provider: the httpx API over the aiohttp transport."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from plugboard._aiohttp import AiohttpTransport
+from plugboard.errors import UpstreamError, UpstreamTimeout
+
+__all__ = ["UpstreamClient"]
+
+log = logging.getLogger("plugboard.http")
+
+
+class UpstreamClient:
+    """A provider's connection pool, opened on first use and closed with the provider.
+
+    :attr:`client` is a full ``httpx.AsyncClient`` for anything unusual; :meth:`send` is the
+    hot path: it hands a prepared request straight to the transport (no cookie jar, auth flow
+    or redirect handling) and turns connection failures and timeouts into 502 and 504.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        timeout: float = 600.0,
+        connect_timeout: float = 10.0,
+        max_connections: int = 100,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.headers = httpx.Headers(headers or {})
+        self._timeout = httpx.Timeout(timeout, connect=connect_timeout)
+        self._extensions = {"timeout": self._timeout.as_dict()}
+        self._transport = transport or AiohttpTransport(
+            max_connections=max_connections,
+            connect_timeout=connect_timeout,
+            read_timeout=timeout,
+        )
+        self._client: httpx.AsyncClient | None = None
+        self._urls: dict[str, httpx.URL] = {}
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                base_url=self.base_url,
+                headers=self.headers,
+                timeout=self._timeout,
+                transport=self._transport,
+            )
+        return self._client
+
+    @property
+    def transport(self) -> httpx.AsyncBaseTransport:
+        return self._transport
+
+    def url(self, path: str) -> httpx.URL:
+        """``base_url`` joined with ``path`` (or ``path`` itself when absolute), memoised."""
+        url = self._urls.get(path)
+        if url is None:
+            url = httpx.URL(path if "://" in path else self.base_url + path)
+            self._urls[path] = url
+        return url
+
+    def build(
+        self,
+        method: str,
+        path: str,
+        *,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | httpx.Headers | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> httpx.Request:
+        """A request to ``path`` carrying the provider's default headers plus ``headers``."""
+        url = self.url(path)
+        if params:
+            url = url.copy_merge_params(params)
+        merged = self.headers.copy()
+        if headers:
+            merged.update(headers)
+        return httpx.Request(method, url, headers=merged, content=content,
+                             extensions=self._extensions)
+
+    async def send(self, request: httpx.Request, *, stream: bool = False) -> httpx.Response:
+        """Send ``request``; read the body unless ``stream``. Network failures raise 502/504."""
+        try:
+            response = await self._transport.handle_async_request(request)
+            if not stream:
+                try:
+                    await response.aread()
+                finally:
+                    await response.aclose()
+        except httpx.TimeoutException as exc:
+            raise UpstreamTimeout(
+                f"The upstream did not answer in time ({type(exc).__name__})."
+            ) from exc
+        except httpx.TransportError as exc:
+            log.warning("upstream %s failed: %s: %s", self.base_url, type(exc).__name__, exc)
+            raise UpstreamError(
+                f"Could not reach the upstream ({type(exc).__name__})."
+            ) from exc
+        return response
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()  # closes the transport too
+        else:
+            await self._transport.aclose()

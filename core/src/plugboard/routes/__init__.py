@@ -1,0 +1,1 @@
+"""Thin Litestar handlers; the ``/v1`` completion endpoints hand off to the pipeline."""

@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from litestar import Response, get
+
+from plugboard.routes.common import json_response
+
+if TYPE_CHECKING:
+    from plugboard.gateway import Gateway
+
+
+def health_routes(gateway: Gateway) -> list[Any]:
+    @get("/health")
+    async def health() -> Response[bytes]:
+        """Liveness: the process answers."""
+        return json_response({"status": "ok"})
+
+    @get("/health/ready")
+    async def ready() -> Response[bytes]:
+        """Readiness: plugins and registry are loaded."""
+        if gateway.ready:
+            return json_response({"status": "ready", "models": len(gateway.routes)})
+        return json_response({"status": "starting"}, status_code=503)
+
+    return [health, ready]

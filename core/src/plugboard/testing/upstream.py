@@ -1,0 +1,359 @@
+"""A scripted upstream: a real aiohttp server on 127.0.0.1, in a thread of its own.
+
+Queue replies with :meth:`ScriptedUpstream.script`; each request takes the next one (for
+its path, if queued per path). Unscripted requests get the default OpenAI-compatible answer.
+Run ``python -m plugboard.testing.upstream --port N`` for a standalone one (benchmarks).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import collections
+import struct
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+__all__ = ["RecordedRequest", "Reply", "ScriptedUpstream"]
+
+_encode = msgspec.json.Encoder().encode
+
+
+class Reply:
+    """One scripted answer. Build with the class methods."""
+
+    def __init__(
+        self,
+        *,
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+        body: bytes = b"",
+        events: Iterable[Any] | None = None,
+        delay: float = 0.0,
+        interval: float = 0.0,
+        drop: bool = False,
+        hang_after: int | None = None,
+    ) -> None:
+        self.status = status
+        self.headers = headers or {}
+        self.body = body
+        self.events = None if events is None else list(events)
+        self.delay = delay
+        self.interval = interval
+        self.drop = drop
+        self.hang_after = hang_after
+
+    @classmethod
+    def json(cls, body: Any, status: int = 200, headers: dict[str, str] | None = None,
+             delay: float = 0.0) -> Reply:
+        data = body if isinstance(body, bytes) else _encode(body)
+        return cls(status=status, body=data, delay=delay,
+                   headers={"content-type": "application/json", **(headers or {})})
+
+    @classmethod
+    def error(cls, status: int, message: str, type: str = "invalid_request_error",
+              code: str | None = None, headers: dict[str, str] | None = None) -> Reply:
+        """OpenAI's error body."""
+        return cls.json({"error": {"message": message, "type": type, "param": None,
+                                   "code": code}}, status=status, headers=headers)
+
+    @classmethod
+    def sse(cls, events: Iterable[Any], *, status: int = 200, interval: float = 0.0,
+            delay: float = 0.0, headers: dict[str, str] | None = None,
+            hang_after: int | None = None) -> Reply:
+        """A ``text/event-stream`` answer.
+
+        Each event is written as it is when ``bytes`` or ``str`` (give whole events, with
+        their ``event:`` lines and blank-line terminator); anything else is written as
+        ``data: <json>``. ``interval`` seconds pass between events; with ``hang_after=N`` the
+        server stops after N events and keeps the connection open.
+        """
+        return cls(status=status, events=events, interval=interval, delay=delay,
+                   hang_after=hang_after,
+                   headers={"content-type": "text/event-stream", "cache-control": "no-cache",
+                            **(headers or {})})
+
+    @classmethod
+    def hang(cls, seconds: float) -> Reply:
+        """Answer nothing for ``seconds`` (then a 200 with an empty JSON object)."""
+        return cls.json({}, delay=seconds)
+
+    @classmethod
+    def disconnect(cls) -> Reply:
+        """Close the connection without answering."""
+        return cls(drop=True)
+
+
+class RecordedRequest:
+    """What the upstream received."""
+
+    def __init__(self, method: str, path: str, query: dict[str, str], headers: dict[str, str],
+                 body: bytes) -> None:
+        self.method = method
+        self.path = path
+        self.query = query
+        self.headers = headers
+        self.body = body
+        self.done = threading.Event()
+        self.disconnected = False
+
+    def json(self) -> Any:
+        return msgspec.json.decode(self.body)
+
+    def __repr__(self) -> str:
+        return f"RecordedRequest({self.method} {self.path})"
+
+
+Responder = Callable[[RecordedRequest], Reply]
+
+
+class ScriptedUpstream:
+    def __init__(self, default: Responder | None = None, host: str = "127.0.0.1",
+                 port: int = 0) -> None:
+        self.default = default or openai_default
+        self.host = host
+        self.port = port
+        self.requests: list[RecordedRequest] = []
+        self._queue: collections.deque[Reply] = collections.deque()
+        self._by_path: dict[str, collections.deque[Reply]] = {}
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+        self._started = threading.Event()
+        self._error: BaseException | None = None
+
+    # --- scripting ------------------------------------------------------------------------------
+
+    def script(self, *replies: Reply, path: str | None = None) -> ScriptedUpstream:
+        with self._lock:
+            queue = self._queue if path is None else self._by_path.setdefault(
+                path, collections.deque())
+            queue.extend(replies)
+        return self
+
+    def _next(self, request: RecordedRequest) -> Reply:
+        with self._lock:
+            queue = self._by_path.get(request.path)
+            if queue:
+                return queue.popleft()
+            if self._queue:
+                return self._queue.popleft()
+        return self.default(request)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """The OpenAI-style base URL (``.../v1``)."""
+        return self.url + "/v1"
+
+    def wait_for(self, count: int, timeout: float = 5.0) -> list[RecordedRequest]:
+        """Wait until ``count`` requests have arrived and been answered (or abandoned)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if len(self.requests) >= count and all(r.done.is_set() for r in self.requests):
+                return self.requests
+            time.sleep(0.005)
+        raise TimeoutError(f"expected {count} requests, got {len(self.requests)}")
+
+    # --- serving --------------------------------------------------------------------------------
+
+    async def _handle(self, http_request: web.Request) -> web.StreamResponse:
+        body = await http_request.read()
+        recorded = RecordedRequest(
+            http_request.method, http_request.path, dict(http_request.query),
+            {k.lower(): v for k, v in http_request.headers.items()}, body,
+        )
+        self.requests.append(recorded)
+        try:
+            return await self._answer(http_request, recorded)
+        except (asyncio.CancelledError, ConnectionResetError):
+            recorded.disconnected = True
+            raise
+        finally:
+            recorded.done.set()
+
+    async def _answer(self, http_request: web.Request,
+                      recorded: RecordedRequest) -> web.StreamResponse:
+        reply = self._next(recorded)
+        if reply.delay:
+            await asyncio.sleep(reply.delay)
+        if reply.drop:
+            transport = http_request.transport
+            if transport is not None:
+                transport.close()
+            raise asyncio.CancelledError
+        if reply.events is None:
+            return web.Response(status=reply.status, body=reply.body, headers=reply.headers)
+        response = web.StreamResponse(status=reply.status, headers=reply.headers)
+        await response.prepare(http_request)
+        for index, event in enumerate(reply.events):
+            if reply.hang_after is not None and index >= reply.hang_after:
+                await asyncio.sleep(3600)
+            if index and reply.interval:
+                await asyncio.sleep(reply.interval)
+            await response.write(_event_bytes(event))
+        await response.write_eof()
+        return response
+
+    def start(self) -> ScriptedUpstream:
+        self._thread = threading.Thread(target=self._run, name="scripted-upstream", daemon=True)
+        self._thread.start()
+        self._started.wait(10)
+        if self._error is not None:
+            raise self._error
+        return self
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            loop.run_until_complete(self._serve())
+            loop.run_forever()
+            loop.run_until_complete(self._cleanup())
+        except BaseException as exc:  # reported by start()
+            self._error = exc
+            self._started.set()
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    async def _serve(self) -> None:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False,
+                                     shutdown_timeout=0.1)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port, backlog=1024)
+        await site.start()
+        server = site._server
+        assert server is not None
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._started.set()
+
+    async def _cleanup(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def stop(self) -> None:
+        if self._loop is not None and self._thread is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+            self._loop = self._thread = None
+
+    def __enter__(self) -> ScriptedUpstream:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _event_bytes(event: Any) -> bytes:
+    if isinstance(event, bytes):
+        return event
+    if isinstance(event, str):
+        return event.encode()
+    return b"data: " + _encode(event) + b"\n\n"
+
+
+# --- the default: a small OpenAI-compatible server --------------------------------------------
+
+
+def openai_default(request: RecordedRequest) -> Reply:
+    """Answers ``/v1/chat/completions`` (echoing, streaming if asked) and ``/v1/embeddings``."""
+    if request.path.endswith("/chat/completions"):
+        return chat_reply(request.json())
+    if request.path.endswith("/embeddings"):
+        return embeddings_reply(request.json())
+    if request.path.endswith("/models"):
+        return Reply.json({"object": "list", "data": []})
+    return Reply.error(404, f"Unknown path {request.path}", code="not_found")
+
+
+def chat_reply(body: dict[str, Any], text: str | None = None) -> Reply:
+    """OpenAI's answer to ``body``: the last user message (or ``text``), whole or streamed."""
+    model = body.get("model", "unknown")
+    if text is None:
+        last = next((m for m in reversed(body.get("messages", [])) if m.get("role") == "user"),
+                    {})
+        content = last.get("content") or ""
+        text = content if isinstance(content, str) else " ".join(
+            p.get("text", "") for p in content if isinstance(p, dict))
+    words = text.split()
+    usage = {"prompt_tokens": 10, "completion_tokens": len(words),
+             "total_tokens": 10 + len(words),
+             "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+             "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
+                                           "accepted_prediction_tokens": 0,
+                                           "rejected_prediction_tokens": 0}}
+    created = 1_700_000_000
+    if not body.get("stream"):
+        return Reply.json({
+            "id": "chatcmpl-scripted", "object": "chat.completion", "created": created,
+            "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text,
+                                                 "refusal": None, "annotations": []},
+                         "logprobs": None, "finish_reason": "stop"}],
+            "usage": usage, "service_tier": "default", "system_fingerprint": "fp_scripted",
+        })
+    include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+    base = {"id": "chatcmpl-scripted", "object": "chat.completion.chunk", "created": created,
+            "model": model, "service_tier": "default", "system_fingerprint": "fp_scripted"}
+    extra = {"usage": None} if include_usage else {}
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {**base, "choices": [{"index": 0, "delta": delta, "logprobs": None,
+                                     "finish_reason": finish}], **extra}
+
+    events: list[Any] = [chunk({"role": "assistant", "content": "", "refusal": None})]
+    events += [chunk({"content": w if i == 0 else " " + w}) for i, w in enumerate(words)]
+    events.append(chunk({}, "stop"))
+    if include_usage:
+        events.append({**base, "choices": [], "usage": usage})
+    events.append(b"data: [DONE]\n\n")
+    return Reply.sse(events)
+
+
+def embeddings_reply(body: dict[str, Any]) -> Reply:
+    inputs = body.get("input")
+    items = [inputs] if isinstance(inputs, str) else list(inputs or [])
+    size = int(body.get("dimensions") or 3)
+    data = []
+    for index, _ in enumerate(items):
+        vector = [round(0.1 * (index + 1) * (d + 1), 4) for d in range(size)]
+        embedding: Any = vector
+        if body.get("encoding_format") == "base64":
+            embedding = base64.b64encode(struct.pack(f"<{size}f", *vector)).decode()
+        data.append({"object": "embedding", "index": index, "embedding": embedding})
+    return Reply.json({"object": "list", "data": data, "model": body.get("model"),
+                       "usage": {"prompt_tokens": 4 * len(items), "total_tokens": 4 * len(items)}})
+
+
+def main() -> None:  # pragma: no cover - used by the benchmark
+    import argparse
+    import signal
+
+    parser = argparse.ArgumentParser(description="A standalone scripted OpenAI upstream.")
+    parser.add_argument("--port", type=int, default=4010)
+    args = parser.parse_args()
+    upstream = ScriptedUpstream(port=args.port).start()
+    print(f"scripted upstream on {upstream.url}", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    upstream.stop()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
