@@ -7,6 +7,7 @@ skip its request/response machinery (measured at ~65 µs per request on this mac
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -153,10 +154,8 @@ async def send_stream(
         watch_task.cancel()
     if not relay_task.done():  # the client went away
         relay_task.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
             await relay_task
-        except (asyncio.CancelledError, Exception):
-            pass
         return False
     error = relay_task.exception()
     if error is not None:

@@ -63,7 +63,7 @@ def _uvicorn_config(app: Any, settings: Settings, **extra: Any) -> uvicorn.Confi
         lifespan="on",
         access_log=False,
         log_level=server.log_level,
-        timeout_graceful_shutdown=server.graceful_timeout,
+        timeout_graceful_shutdown=(server.graceful_timeout),
         timeout_keep_alive=30,
         backlog=4096,
         **extra,
@@ -93,13 +93,22 @@ def run(settings: Settings, config_path: str | None, overrides: dict[str, Any]) 
         "plugboard._server:worker_app",
         factory=True,
         workers=settings.server.workers,
-        **{k: v for k, v in vars(_uvicorn_config(None, settings)).items()
-           if k in _PASSED_TO_RUN},
+        **{k: v for k, v in vars(_uvicorn_config(None, settings)).items() if k in _PASSED_TO_RUN},
     )
 
 
-_PASSED_TO_RUN = {"host", "port", "loop", "http", "lifespan", "access_log", "log_level",
-                  "timeout_graceful_shutdown", "timeout_keep_alive", "backlog"}
+_PASSED_TO_RUN = {
+    "host",
+    "port",
+    "loop",
+    "http",
+    "lifespan",
+    "access_log",
+    "log_level",
+    "timeout_graceful_shutdown",
+    "timeout_keep_alive",
+    "backlog",
+}
 
 
 def worker_app() -> Litestar:

@@ -22,14 +22,23 @@ __all__ = ["create_app"]
 
 log = logging.getLogger("plugboard")
 
-_TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 403: "permission_error",
-          404: "invalid_request_error", 405: "invalid_request_error",
-          429: "rate_limit_error"}
+_TYPES = {
+    400: "invalid_request_error",
+    401: "invalid_request_error",
+    403: "permission_error",
+    404: "invalid_request_error",
+    405: "invalid_request_error",
+    429: "rate_limit_error",
+}
 
 
 def _plugboard_error(request: Request[Any, Any, Any], exc: PlugboardError) -> Response[bytes]:
-    return Response(exc.body(), status_code=exc.status_code, media_type="application/json",
-                    headers=exc.headers or None)
+    return Response(
+        exc.body(),
+        status_code=exc.status_code,
+        media_type="application/json",
+        headers=exc.headers or None,
+    )
 
 
 def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
@@ -40,16 +49,28 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
         code = "invalid_request"
     elif status == 404:
         message = f"Unknown request URL: {request.method} {request.url.path}."
-    body = error_body(message, _TYPES.get(status, "server_error" if status >= 500
-                                          else "invalid_request_error"), None, code)
-    return Response(body, status_code=status, media_type="application/json",
-                    headers=getattr(exc, "headers", None) or None)
+    body = error_body(
+        message,
+        _TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error"),
+        None,
+        code,
+    )
+    return Response(
+        body,
+        status_code=status,
+        media_type="application/json",
+        headers=getattr(exc, "headers", None) or None,
+    )
 
 
 def _internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    body = error_body("The server had an error while processing your request.",
-                      "server_error", None, "internal_error")
+    body = error_body(
+        "The server had an error while processing your request.",
+        "server_error",
+        None,
+        "internal_error",
+    )
     return Response(body, status_code=500, media_type="application/json")
 
 
@@ -76,7 +97,7 @@ def create_app(
         route_handlers=handlers,
         on_startup=[gateway.start],
         on_shutdown=[gateway.stop],
-        before_send=[add_request_id],
+        before_send=[add_request_id],  # type: ignore[list-item]
         exception_handlers={
             PlugboardError: _plugboard_error,
             HTTPException: _http_error,

@@ -68,9 +68,7 @@ class AuthChain:
 
 def require_scope(principal: Principal, scope: str) -> None:
     if not principal.has_scope(scope):
-        raise PermissionDenied(
-            f"This key does not have the `{scope}` scope.", code="missing_scope"
-        )
+        raise PermissionDenied(f"This key does not have the `{scope}` scope.", code="missing_scope")
 
 
 def mask(secret: str) -> str:

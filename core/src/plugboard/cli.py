@@ -47,24 +47,44 @@ def cli() -> None:
 
 
 @cli.command()
-@click.option("--config", "-c", type=click.Path(dir_okay=False),
-              help="Config file (default: ./plugboard.toml when present).")
+@click.option(
+    "--config",
+    "-c",
+    type=click.Path(dir_okay=False),
+    help="Config file (default: ./plugboard.toml when present).",
+)
 @click.option("--host", help="Interface to listen on (default 127.0.0.1).")
 @click.option("--port", "-p", type=int, help="Port to listen on (default 4000).")
-@click.option("--workers", "-w", type=click.IntRange(min=1),
-              help="Worker processes sharing the port (default 1).")
+@click.option(
+    "--workers",
+    "-w",
+    type=click.IntRange(min=1),
+    help="Worker processes sharing the port (default 1).",
+)
 @click.option("--no-auth", is_flag=True, help="Accept requests without any credential.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]))
-def serve(config: str | None, host: str | None, port: int | None, workers: int | None,
-          no_auth: bool, log_level: str | None) -> None:
+def serve(
+    config: str | None,
+    host: str | None,
+    port: int | None,
+    workers: int | None,
+    no_auth: bool,
+    log_level: str | None,
+) -> None:
     """Run the gateway until SIGTERM or Ctrl-C (in-flight requests finish first)."""
     from plugboard import _server
 
-    overrides: dict[str, Any] = {"host": host, "port": port, "workers": workers,
-                                 "no_auth": no_auth, "log_level": log_level}
+    overrides: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "workers": workers,
+        "no_auth": no_auth,
+        "log_level": log_level,
+    }
     settings = _server.settings_with(_load(config), overrides)
-    logging.basicConfig(level=settings.server.log_level.upper(),
-                        format="%(levelname)s:     %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.server.log_level.upper(), format="%(levelname)s:     %(name)s: %(message)s"
+    )
     manager = _plugins(settings)
     try:
         created = _server.prepare_sync(settings, manager)
@@ -73,8 +93,12 @@ def serve(config: str | None, host: str | None, port: int | None, workers: int |
         return
     server = settings.server
     if settings.auth.disabled:
-        log.warning("authentication is disabled (--no-auth): anyone who can reach "
-                    "%s:%d can use every model", server.host, server.port)
+        log.warning(
+            "authentication is disabled (--no-auth): anyone who can reach "
+            "%s:%d can use every model",
+            server.host,
+            server.port,
+        )
     if created is not None:
         url = f"http://{server.host}:{server.port}"
         click.echo(

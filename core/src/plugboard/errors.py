@@ -182,8 +182,6 @@ class ProviderError(PlugboardError):
 _ENCODER = msgspec.json.Encoder()
 
 
-def error_body(
-    message: str, type: str, param: str | None = None, code: str | None = None
-) -> bytes:
+def error_body(message: str, type: str, param: str | None = None, code: str | None = None) -> bytes:
     """The JSON bytes of an OpenAI error object."""
     return _ENCODER.encode(_ErrorEnvelope(_ErrorDetail(message, type, param, code)))

@@ -101,8 +101,11 @@ class Gateway:
             self._adapter_options(provider, f"providers[{index}]")
         for index, model in enumerate(models):
             if model.provider not in names:
-                raise ConfigError(f"no provider named {model.provider!r} in this file",
-                                  source=self.settings.source, key=f"models[{index}].provider")
+                raise ConfigError(
+                    f"no provider named {model.provider!r} in this file",
+                    source=self.settings.source,
+                    key=f"models[{index}].provider",
+                )
 
     def _adapter_options(self, provider: ProviderSettings, key: str) -> Any:
         source = self.settings.source
@@ -111,7 +114,10 @@ class Gateway:
             known = ", ".join(sorted(self.adapters)) or "none"
             raise ConfigError(
                 f"no installed plugin provides the adapter type {provider.type!r} "
-                f"(installed: {known})", source=source, key=f"{key}.type")
+                f"(installed: {known})",
+                source=source,
+                key=f"{key}.type",
+            )
         if adapter.options is None:
             if provider.options:
                 unknown = sorted(provider.options)[0]
@@ -123,8 +129,9 @@ class Gateway:
             from plugboard._validation import describe
 
             param, message = describe(exc)
-            raise ConfigError(message, source=source,
-                              key=f"{key}.{param}" if param else key) from None
+            raise ConfigError(
+                message, source=source, key=f"{key}.{param}" if param else key
+            ) from None
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -146,8 +153,12 @@ class Gateway:
         await self.plugins.startup(self)
         self._watcher = asyncio.create_task(self._watch(), name="plugboard-registry-watch")
         self.ready = True
-        log.info("ready in %.0f ms: %d models, %d providers", (time.perf_counter() - started) * 1e3,
-                 len(self.routes), len(self._live))
+        log.info(
+            "ready in %.0f ms: %d models, %d providers",
+            (time.perf_counter() - started) * 1e3,
+            len(self.routes),
+            len(self._live),
+        )
 
     async def stop(self) -> None:
         self.ready = False
@@ -206,20 +217,23 @@ class Gateway:
         for name, model in snapshot.models.items():
             provider = live.get(model.provider)
             if provider is None:
-                log.error("model %r refers to provider %r, which is not available",
-                          name, model.provider)
+                log.error(
+                    "model %r refers to provider %r, which is not available", name, model.provider
+                )
                 continue
             routes[name] = Route(name, model.provider, model.upstream_model, provider.provider)
         retired = [p for name, p in self._live.items() if live.get(name) is not p]
         self.snapshot, self.routes, self._live = snapshot, routes, live
         for provider in retired:  # let requests still using it finish first
             task = asyncio.create_task(
-                self._close_provider(provider, delay=provider.record.settings.timeout))
+                self._close_provider(provider, delay=provider.record.settings.timeout)
+            )
             self._retiring.add(task)
             task.add_done_callback(self._retiring.discard)
 
-    def _build_provider(self, record: ProviderRecord, config_keys: dict[str, str | None]
-                        ) -> _LiveProvider:
+    def _build_provider(
+        self, record: ProviderRecord, config_keys: dict[str, str | None]
+    ) -> _LiveProvider:
         settings = record.settings
         if record.source == "config":
             settings = msgspec.structs.replace(settings, api_key=config_keys.get(record.name))

@@ -85,8 +85,9 @@ class UpstreamClient:
         merged = self.headers.copy()
         if headers:
             merged.update(headers)
-        return httpx.Request(method, url, headers=merged, content=content,
-                             extensions=self._extensions)
+        return httpx.Request(
+            method, url, headers=merged, content=content, extensions=self._extensions
+        )
 
     async def send(self, request: httpx.Request, *, stream: bool = False) -> httpx.Response:
         """Send ``request``; read the body unless ``stream``. Network failures raise 502/504."""
@@ -103,9 +104,7 @@ class UpstreamClient:
             ) from exc
         except httpx.TransportError as exc:
             log.warning("upstream %s failed: %s: %s", self.base_url, type(exc).__name__, exc)
-            raise UpstreamError(
-                f"Could not reach the upstream ({type(exc).__name__})."
-            ) from exc
+            raise UpstreamError(f"Could not reach the upstream ({type(exc).__name__}).") from exc
         return response
 
     async def aclose(self) -> None:

@@ -46,8 +46,9 @@ def _decode_body(raw: bytes, params_type: type[Any]) -> tuple[dict[str, Any], An
         params = msgspec.convert(body, params_type, strict=True)
     except msgspec.ValidationError as exc:
         param, message = describe(exc)
-        raise InvalidRequest(f"Invalid request: {message}" + (f" at `{param}`" if param else ""),
-                             param=param) from None
+        raise InvalidRequest(
+            f"Invalid request: {message}" + (f" at `{param}`" if param else ""), param=param
+        ) from None
     return body, params
 
 
@@ -68,12 +69,17 @@ def _authorise(gateway: Gateway, ctx: RequestContext, model: str, scope: str) ->
     return route
 
 
-Answer = Callable[["Gateway", RequestContext, bytes, _asgi.Send, _asgi.Receive],
-                  Awaitable[None]]
+Answer = Callable[["Gateway", RequestContext, bytes, _asgi.Send, _asgi.Receive], Awaitable[None]]
 
 
-async def _serve(gateway: Gateway, scope: _asgi.Scope, receive: _asgi.Receive, send: _asgi.Send,
-                 endpoint: str, answer: Answer) -> None:
+async def _serve(
+    gateway: Gateway,
+    scope: _asgi.Scope,
+    receive: _asgi.Receive,
+    send: _asgi.Send,
+    endpoint: str,
+    answer: Answer,
+) -> None:
     """The steps every endpoint shares, and the one place request errors become answers."""
     ctx = RequestContext(_asgi.request_id(scope), endpoint)
     try:
@@ -87,31 +93,43 @@ async def _serve(gateway: Gateway, scope: _asgi.Scope, receive: _asgi.Receive, s
         ctx.status, ctx.error_code = 499, "client_disconnected"
     except Exception as exc:  # never a bare 500 with a traceback for the client
         log.exception("request %s failed", ctx.request_id)
-        await _fail(ctx, send, PlugboardError(f"Internal error ({type(exc).__name__}).",
-                                              code="internal_error"))
+        await _fail(
+            ctx,
+            send,
+            PlugboardError(f"Internal error ({type(exc).__name__}).", code="internal_error"),
+        )
     finally:
         await gateway.finish(ctx)
 
 
-async def handle_chat(gateway: Gateway, scope: _asgi.Scope, receive: _asgi.Receive,
-                      send: _asgi.Send) -> None:
+async def handle_chat(
+    gateway: Gateway, scope: _asgi.Scope, receive: _asgi.Receive, send: _asgi.Send
+) -> None:
     await _serve(gateway, scope, receive, send, "chat", _answer_chat)
 
 
-async def handle_embeddings(gateway: Gateway, scope: _asgi.Scope, receive: _asgi.Receive,
-                            send: _asgi.Send) -> None:
+async def handle_embeddings(
+    gateway: Gateway, scope: _asgi.Scope, receive: _asgi.Receive, send: _asgi.Send
+) -> None:
     await _serve(gateway, scope, receive, send, "embeddings", _answer_embeddings)
 
 
-async def _answer_chat(gateway: Gateway, ctx: RequestContext, raw: bytes, send: _asgi.Send,
-                       receive: _asgi.Receive) -> None:
+async def _answer_chat(
+    gateway: Gateway, ctx: RequestContext, raw: bytes, send: _asgi.Send, receive: _asgi.Receive
+) -> None:
     body, params = _decode_body(raw, ChatCompletionParams)
     if not params.messages:
         raise InvalidRequest("`messages` must contain at least one message.", param="messages")
     route = _authorise(gateway, ctx, params.model, "chat")
     ctx.stream = bool(params.stream)
-    request = ChatRequest(params=params, body=body, raw=raw, public_model=params.model,
-                          upstream_model=route.upstream_model, request_id=ctx.request_id)
+    request = ChatRequest(
+        params=params,
+        body=body,
+        raw=raw,
+        public_model=params.model,
+        upstream_model=route.upstream_model,
+        request_id=ctx.request_id,
+    )
     await gateway.admit(ctx)
     if ctx.stream:
         stream = await route.provider.chat_stream(request)
@@ -123,18 +141,26 @@ async def _answer_chat(gateway: Gateway, ctx: RequestContext, raw: bytes, send: 
         await _asgi.send_json(send, 200, response.content, ctx.response_headers or None)
 
 
-async def _answer_embeddings(gateway: Gateway, ctx: RequestContext, raw: bytes,
-                             send: _asgi.Send, receive: _asgi.Receive) -> None:
+async def _answer_embeddings(
+    gateway: Gateway, ctx: RequestContext, raw: bytes, send: _asgi.Send, receive: _asgi.Receive
+) -> None:
     body, params = _decode_body(raw, EmbeddingsParams)
     if params.encoding_format not in (None, "float", "base64"):
-        raise InvalidRequest("`encoding_format` must be `float` or `base64`.",
-                             param="encoding_format")
+        raise InvalidRequest(
+            "`encoding_format` must be `float` or `base64`.", param="encoding_format"
+        )
     problem = params.input_error()
     if problem is not None:
         raise InvalidRequest(problem, param="input")
     route = _authorise(gateway, ctx, params.model, "embeddings")
-    request = EmbeddingsRequest(params=params, body=body, raw=raw, public_model=params.model,
-                                upstream_model=route.upstream_model, request_id=ctx.request_id)
+    request = EmbeddingsRequest(
+        params=params,
+        body=body,
+        raw=raw,
+        public_model=params.model,
+        upstream_model=route.upstream_model,
+        request_id=ctx.request_id,
+    )
     await gateway.admit(ctx)
     response = await route.provider.embeddings(request)
     ctx.usage = response.usage
@@ -142,8 +168,9 @@ async def _answer_embeddings(gateway: Gateway, ctx: RequestContext, raw: bytes,
     await _asgi.send_json(send, 200, response.content, ctx.response_headers or None)
 
 
-async def _relay_stream(ctx: RequestContext, stream: ChatStream, send: _asgi.Send,
-                        receive: _asgi.Receive) -> None:
+async def _relay_stream(
+    ctx: RequestContext, stream: ChatStream, send: _asgi.Send, receive: _asgi.Receive
+) -> None:
     def on_first() -> None:
         ctx.first_chunk_at = time.perf_counter()
 
@@ -161,8 +188,9 @@ async def _relay_stream(ctx: RequestContext, stream: ChatStream, send: _asgi.Sen
         yield DONE
 
     try:
-        completed = await _asgi.send_stream(send, receive, chunks(), ctx.response_headers or None,
-                                            on_first)
+        completed = await _asgi.send_stream(
+            send, receive, chunks(), ctx.response_headers or None, on_first
+        )
     finally:
         ctx.usage = stream.usage
         await stream.aclose()

@@ -5,6 +5,7 @@ The core calls hooks only through :class:`PluginManager`; nothing else touches p
 
 from __future__ import annotations
 
+import builtins
 import importlib
 import importlib.metadata
 import logging
@@ -46,7 +47,7 @@ class PluginInfo(msgspec.Struct):
 class AdapterType(NamedTuple):
     type: str
     factory: Callable[..., Any]
-    options: type[msgspec.Struct] | None
+    options: builtins.type[msgspec.Struct] | None
     plugin: str
 
 
@@ -134,8 +135,9 @@ class PluginManager:
                 _plugin: str = plugin_name,
             ) -> None:
                 if type in found:  # an earlier (higher-priority) plugin already claimed it
-                    log.debug("adapter type %r of %s overridden by %s", type, _plugin,
-                              found[type].plugin)
+                    log.debug(
+                        "adapter type %r of %s overridden by %s", type, _plugin, found[type].plugin
+                    )
                     return
                 found[type] = AdapterType(type, factory, options, _plugin)
 

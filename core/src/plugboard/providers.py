@@ -42,8 +42,9 @@ class ProviderContext:
         self.log = logging.getLogger(f"plugboard.provider.{settings.name}")
         self._http: UpstreamClient | None = None
 
-    def http(self, default_base_url: str = "", headers: Mapping[str, str] | None = None
-             ) -> UpstreamClient:
+    def http(
+        self, default_base_url: str = "", headers: Mapping[str, str] | None = None
+    ) -> UpstreamClient:
         """The provider's pooled upstream client (created on first call, closed by the core).
 
         ``settings.base_url`` wins over ``default_base_url``; ``settings.headers`` are added to

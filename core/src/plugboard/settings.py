@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,7 @@ class ServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Largest request body accepted, in bytes; larger ones get 413."""
     log_level: str = "info"
     """Logging level: debug, info, warning or error."""
-    graceful_timeout: float | None = None
+    graceful_timeout: int | None = None
     """Seconds to let in-flight requests finish on shutdown; ``None`` waits for all."""
 
 
@@ -144,9 +144,7 @@ def _expand(value: Any, key: str, env: Mapping[str, str], source: str) -> Any:
                 return env[name]
             if default is not None:
                 return default
-            raise ConfigError(
-                f"environment variable {name} is not set", source=source, key=key
-            )
+            raise ConfigError(f"environment variable {name} is not set", source=source, key=key)
 
         return _VAR.sub(substitute, value)
     if isinstance(value, dict):
@@ -192,7 +190,11 @@ def parse_settings(
 
 
 def _check_references(settings: Settings, source: str) -> None:
-    for kind, entries in (("providers", settings.providers), ("models", settings.models)):
+    tables: tuple[tuple[str, Sequence[ProviderSettings | ModelSettings]], ...] = (
+        ("providers", settings.providers),
+        ("models", settings.models),
+    )
+    for kind, entries in tables:
         seen: set[str] = set()
         for index, entry in enumerate(entries):
             if not entry.name:

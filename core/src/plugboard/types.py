@@ -54,9 +54,7 @@ class _UpstreamCall:
             changes.setdefault("model", self.upstream_model)
         body = self.body
         changes = {
-            k: v
-            for k, v in changes.items()
-            if (body[k] != v if k in body else v is not None)
+            k: v for k, v in changes.items() if (body[k] != v if k in body else v is not None)
         }
         if not changes:
             return self.raw

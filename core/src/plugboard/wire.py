@@ -86,11 +86,11 @@ def _error_fields(body: bytes) -> tuple[str | None, str | None, str | None, str 
     error = parsed.error
     if isinstance(error, dict):
 
-        def text(key: str) -> str | None:
+        def field(key: str) -> str | None:
             value = error.get(key)
             return None if value is None else str(value)
 
-        return text("message"), text("type"), text("param"), text("code")
+        return field("message"), field("type"), field("param"), field("code")
     for value in (error, parsed.message, parsed.detail):
         if isinstance(value, str):
             return value, None, None, None
@@ -108,8 +108,11 @@ def upstream_error(status: int, body: bytes, headers: Mapping[str, str]) -> Plug
     if status == 429:
         retry = headers.get("retry-after")
         extra = {"retry-after": retry} if retry else None
-        return RateLimited(message or "The upstream is rate limiting requests.", headers=extra,
-                           code=code or "rate_limit_exceeded")
+        return RateLimited(
+            message or "The upstream is rate limiting requests.",
+            headers=extra,
+            code=code or "rate_limit_exceeded",
+        )
     if status in (401, 403):
         return UpstreamError(
             f"The upstream refused the provider's credentials ({status}).",

@@ -12,6 +12,7 @@ import sqlite3
 import time
 from collections.abc import Iterable
 from pathlib import Path
+
 import aiosqlite
 import msgspec
 
@@ -168,16 +169,26 @@ class Store:
             async for row in cursor:
                 settings = msgspec.json.decode(row["settings"], type=ProviderSettings)
                 providers[row["name"]] = ProviderRecord(
-                    row["name"], row["type"], settings, row["secret"], row["source"],
-                    row["created_at"], row["updated_at"],
+                    row["name"],
+                    row["type"],
+                    settings,
+                    row["secret"],
+                    row["source"],
+                    row["created_at"],
+                    row["updated_at"],
                 )
         models: dict[str, ModelRecord] = {}
         async with db.execute("SELECT * FROM models") as cursor:
             async for row in cursor:
                 model = msgspec.json.decode(row["settings"], type=ModelSettings)
                 models[row["name"]] = ModelRecord(
-                    row["name"], row["provider"], row["upstream_model"], model, row["source"],
-                    row["created_at"], row["updated_at"],
+                    row["name"],
+                    row["provider"],
+                    row["upstream_model"],
+                    model,
+                    row["source"],
+                    row["created_at"],
+                    row["updated_at"],
                 )
         self._data_version = await self._read_data_version()
         return Snapshot(providers, models)
@@ -201,8 +212,7 @@ class Store:
     async def set_meta(self, key: str, value: str, *, only_if_absent: bool = False) -> bool:
         """Store ``value``; with ``only_if_absent``, return False if the key already existed."""
         verb = "INSERT OR IGNORE" if only_if_absent else "INSERT OR REPLACE"
-        cursor = await self.db.execute(f"{verb} INTO meta (key, value) VALUES (?, ?)",
-                                       (key, value))
+        cursor = await self.db.execute(f"{verb} INTO meta (key, value) VALUES (?, ?)", (key, value))
         return cursor.rowcount > 0
 
 

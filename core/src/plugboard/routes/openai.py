@@ -13,30 +13,32 @@ from plugboard.routes.common import authenticate, json_response
 from plugboard.schemas import ModelList, ModelObject
 
 if TYPE_CHECKING:
-    from litestar.types import Receive, Scope, Send
-
+    from plugboard._asgi import Receive, Scope, Send
     from plugboard.gateway import Gateway
 
 
 def openai_routes(gateway: Gateway) -> list[Any]:
     async def method_not_allowed(scope: Scope, send: Send) -> None:
-        error = InvalidRequest(f"Method {scope['method']} is not allowed here; use POST.",
-                               status_code=405, code="method_not_allowed")
-        await _asgi.send_error(send, error, {"allow": "POST"})  # type: ignore[arg-type]
+        error = InvalidRequest(
+            f"Method {scope['method']} is not allowed here; use POST.",
+            status_code=405,
+            code="method_not_allowed",
+        )
+        await _asgi.send_error(send, error, {"allow": "POST"})
 
     @asgi(["/v1/chat/completions", "/chat/completions"], copy_scope=False)
     async def chat_completions(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] != "POST":
             await method_not_allowed(scope, send)
             return
-        await pipeline.handle_chat(gateway, scope, receive, send)  # type: ignore[arg-type]
+        await pipeline.handle_chat(gateway, scope, receive, send)
 
     @asgi(["/v1/embeddings", "/embeddings"], copy_scope=False)
     async def embeddings(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] != "POST":
             await method_not_allowed(scope, send)
             return
-        await pipeline.handle_embeddings(gateway, scope, receive, send)  # type: ignore[arg-type]
+        await pipeline.handle_embeddings(gateway, scope, receive, send)
 
     def model_object(name: str) -> ModelObject:
         record = gateway.snapshot.models.get(name)

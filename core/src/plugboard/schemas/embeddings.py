@@ -44,7 +44,11 @@ class EmbeddingsParams(msgspec.Struct, kw_only=True, omit_defaults=True):
             )
         else:
             ok = False
-        return None if ok else (
-            "`input` must be a string, a list of non-empty strings, a token array "
-            "or a list of token arrays."
+        return (
+            None
+            if ok
+            else (
+                "`input` must be a string, a list of non-empty strings, a token array "
+                "or a list of token arrays."
+            )
         )

@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import uvicorn
 
@@ -24,10 +24,14 @@ __all__ = ["GatewayServer", "RunningGateway", "build_settings"]
 MASTER_KEY = "sk-test-master-key-0123456789"
 
 
-def build_settings(config: dict[str, Any] | None = None, *, database: str | Path | None = None,
-                   master_key: str | None = MASTER_KEY) -> Settings:
+def build_settings(
+    config: dict[str, Any] | None = None,
+    *,
+    database: str | Path | None = None,
+    master_key: str | None = MASTER_KEY,
+) -> Settings:
     """Settings from a config document (the TOML file's shape, as a dict)."""
-    data: dict[str, Any] = {key: value for key, value in (config or {}).items()}
+    data: dict[str, Any] = dict((config or {}).items())
     server = dict(data.get("server", {}))
     if database is not None:
         server.setdefault("database", str(database))
@@ -45,9 +49,17 @@ class GatewayServer:
 
     def __init__(self, app: Litestar, host: str = "127.0.0.1") -> None:
         self.app = app
-        config = uvicorn.Config(app, host=host, port=0, lifespan="on", log_level="warning",
-                                access_log=False, loop="asyncio", http="httptools",
-                                timeout_graceful_shutdown=2)
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=0,
+            lifespan="on",
+            log_level="warning",
+            access_log=False,
+            loop="asyncio",
+            http="httptools",
+            timeout_graceful_shutdown=2,
+        )
         self.server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
         self.port = 0
@@ -62,7 +74,7 @@ class GatewayServer:
         gateway: Gateway = self.app.state.gateway
         return gateway
 
-    def start(self, timeout: float = 15.0) -> GatewayServer:
+    def start(self, timeout: float = 15.0) -> Self:
         self._thread = threading.Thread(target=self._run, name="plugboard-gateway", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + timeout
@@ -85,7 +97,7 @@ class GatewayServer:
             self._thread.join(15)
             self._thread = None
 
-    def __enter__(self) -> GatewayServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -95,20 +107,33 @@ class GatewayServer:
 class RunningGateway(GatewayServer):
     """A :class:`GatewayServer` with the key it was configured with."""
 
-    def __init__(self, settings: Settings, plugins: Sequence[object] | None = None,
-                 api_key: str | None = MASTER_KEY) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        plugins: Sequence[object] | None = None,
+        api_key: str | None = MASTER_KEY,
+    ) -> None:
         super().__init__(create_app(settings, plugins))
         self.settings = settings
         self.api_key = api_key
+        self._clients: list[Any] = []
 
     @property
     def base_url(self) -> str:
         return self.url + "/v1"
 
     def openai(self, **kwargs: Any) -> Any:
-        """An ``openai.OpenAI`` client for this gateway (the ``openai`` package must be installed)."""
+        """An ``openai.OpenAI`` client for this gateway (needs the ``openai`` package)."""
         import openai
 
         kwargs.setdefault("api_key", self.api_key)
         kwargs.setdefault("max_retries", 0)
-        return openai.OpenAI(base_url=self.base_url, **kwargs)
+        client = openai.OpenAI(base_url=self.base_url, **kwargs)
+        self._clients.append(client)
+        return client
+
+    def stop(self) -> None:
+        for client in self._clients:
+            client.close()
+        self._clients.clear()
+        super().stop()

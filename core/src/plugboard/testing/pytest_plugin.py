@@ -37,9 +37,13 @@ def make_gateway(tmp_path: Path) -> Iterator[MakeGateway]:
     """Start gateways: ``make_gateway(config_dict, plugins=None, master_key=...)``."""
     started: list[RunningGateway] = []
 
-    def make(config: dict[str, Any] | None = None, plugins: Sequence[object] | None = None,
-             *, master_key: str | None = MASTER_KEY, database: str | Path | None = None
-             ) -> RunningGateway:
+    def make(
+        config: dict[str, Any] | None = None,
+        plugins: Sequence[object] | None = None,
+        *,
+        master_key: str | None = MASTER_KEY,
+        database: str | Path | None = None,
+    ) -> RunningGateway:
         db = database or tmp_path / f"plugboard-{len(started)}.db"
         settings = build_settings(config, database=db, master_key=master_key)
         gateway = RunningGateway(settings, plugins, api_key=master_key).start()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import collections
+import contextlib
 import struct
 import threading
 import time
@@ -49,23 +50,44 @@ class Reply:
         self.hang_after = hang_after
 
     @classmethod
-    def json(cls, body: Any, status: int = 200, headers: dict[str, str] | None = None,
-             delay: float = 0.0) -> Reply:
+    def json(
+        cls, body: Any, status: int = 200, headers: dict[str, str] | None = None, delay: float = 0.0
+    ) -> Reply:
         data = body if isinstance(body, bytes) else _encode(body)
-        return cls(status=status, body=data, delay=delay,
-                   headers={"content-type": "application/json", **(headers or {})})
+        return cls(
+            status=status,
+            body=data,
+            delay=delay,
+            headers={"content-type": "application/json", **(headers or {})},
+        )
 
     @classmethod
-    def error(cls, status: int, message: str, type: str = "invalid_request_error",
-              code: str | None = None, headers: dict[str, str] | None = None) -> Reply:
+    def error(
+        cls,
+        status: int,
+        message: str,
+        type: str = "invalid_request_error",
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Reply:
         """OpenAI's error body."""
-        return cls.json({"error": {"message": message, "type": type, "param": None,
-                                   "code": code}}, status=status, headers=headers)
+        return cls.json(
+            {"error": {"message": message, "type": type, "param": None, "code": code}},
+            status=status,
+            headers=headers,
+        )
 
     @classmethod
-    def sse(cls, events: Iterable[Any], *, status: int = 200, interval: float = 0.0,
-            delay: float = 0.0, headers: dict[str, str] | None = None,
-            hang_after: int | None = None) -> Reply:
+    def sse(
+        cls,
+        events: Iterable[Any],
+        *,
+        status: int = 200,
+        interval: float = 0.0,
+        delay: float = 0.0,
+        headers: dict[str, str] | None = None,
+        hang_after: int | None = None,
+    ) -> Reply:
         """A ``text/event-stream`` answer.
 
         Each event is written as it is when ``bytes`` or ``str`` (give whole events, with
@@ -73,10 +95,18 @@ class Reply:
         ``data: <json>``. ``interval`` seconds pass between events; with ``hang_after=N`` the
         server stops after N events and keeps the connection open.
         """
-        return cls(status=status, events=events, interval=interval, delay=delay,
-                   hang_after=hang_after,
-                   headers={"content-type": "text/event-stream", "cache-control": "no-cache",
-                            **(headers or {})})
+        return cls(
+            status=status,
+            events=events,
+            interval=interval,
+            delay=delay,
+            hang_after=hang_after,
+            headers={
+                "content-type": "text/event-stream",
+                "cache-control": "no-cache",
+                **(headers or {}),
+            },
+        )
 
     @classmethod
     def hang(cls, seconds: float) -> Reply:
@@ -92,8 +122,9 @@ class Reply:
 class RecordedRequest:
     """What the upstream received."""
 
-    def __init__(self, method: str, path: str, query: dict[str, str], headers: dict[str, str],
-                 body: bytes) -> None:
+    def __init__(
+        self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes
+    ) -> None:
         self.method = method
         self.path = path
         self.query = query
@@ -113,8 +144,9 @@ Responder = Callable[[RecordedRequest], Reply]
 
 
 class ScriptedUpstream:
-    def __init__(self, default: Responder | None = None, host: str = "127.0.0.1",
-                 port: int = 0) -> None:
+    def __init__(
+        self, default: Responder | None = None, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
         self.default = default or openai_default
         self.host = host
         self.port = port
@@ -132,8 +164,9 @@ class ScriptedUpstream:
 
     def script(self, *replies: Reply, path: str | None = None) -> ScriptedUpstream:
         with self._lock:
-            queue = self._queue if path is None else self._by_path.setdefault(
-                path, collections.deque())
+            queue = (
+                self._queue if path is None else self._by_path.setdefault(path, collections.deque())
+            )
             queue.extend(replies)
         return self
 
@@ -169,8 +202,11 @@ class ScriptedUpstream:
     async def _handle(self, http_request: web.Request) -> web.StreamResponse:
         body = await http_request.read()
         recorded = RecordedRequest(
-            http_request.method, http_request.path, dict(http_request.query),
-            {k.lower(): v for k, v in http_request.headers.items()}, body,
+            http_request.method,
+            http_request.path,
+            dict(http_request.query),
+            {k.lower(): v for k, v in http_request.headers.items()},
+            body,
         )
         self.requests.append(recorded)
         try:
@@ -181,8 +217,9 @@ class ScriptedUpstream:
         finally:
             recorded.done.set()
 
-    async def _answer(self, http_request: web.Request,
-                      recorded: RecordedRequest) -> web.StreamResponse:
+    async def _answer(
+        self, http_request: web.Request, recorded: RecordedRequest
+    ) -> web.StreamResponse:
         reply = self._next(recorded)
         if reply.delay:
             await asyncio.sleep(reply.delay)
@@ -229,14 +266,13 @@ class ScriptedUpstream:
     async def _serve(self) -> None:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False,
-                                     shutdown_timeout=0.1)
+        self._runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, shutdown_timeout=0.1
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, backlog=1024)
         await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = int(self._runner.addresses[0][1])
         self._started.set()
 
     async def _cleanup(self) -> None:
@@ -282,36 +318,71 @@ def chat_reply(body: dict[str, Any], text: str | None = None) -> Reply:
     """OpenAI's answer to ``body``: the last user message (or ``text``), whole or streamed."""
     model = body.get("model", "unknown")
     if text is None:
-        last = next((m for m in reversed(body.get("messages", [])) if m.get("role") == "user"),
-                    {})
+        last: dict[str, Any] = next(
+            (m for m in reversed(body.get("messages", [])) if m.get("role") == "user"), {}
+        )
         content = last.get("content") or ""
-        text = content if isinstance(content, str) else " ".join(
-            p.get("text", "") for p in content if isinstance(p, dict))
+        text = (
+            content
+            if isinstance(content, str)
+            else " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+        )
     words = text.split()
-    usage = {"prompt_tokens": 10, "completion_tokens": len(words),
-             "total_tokens": 10 + len(words),
-             "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-             "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
-                                           "accepted_prediction_tokens": 0,
-                                           "rejected_prediction_tokens": 0}}
+    usage = {
+        "prompt_tokens": 10,
+        "completion_tokens": len(words),
+        "total_tokens": 10 + len(words),
+        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "completion_tokens_details": {
+            "reasoning_tokens": 0,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        },
+    }
     created = 1_700_000_000
     if not body.get("stream"):
-        return Reply.json({
-            "id": "chatcmpl-scripted", "object": "chat.completion", "created": created,
-            "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text,
-                                                 "refusal": None, "annotations": []},
-                         "logprobs": None, "finish_reason": "stop"}],
-            "usage": usage, "service_tier": "default", "system_fingerprint": "fp_scripted",
-        })
+        return Reply.json(
+            {
+                "id": "chatcmpl-scripted",
+                "object": "chat.completion",
+                "created": created,
+                "model": model,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {
+                            "role": "assistant",
+                            "content": text,
+                            "refusal": None,
+                            "annotations": [],
+                        },
+                        "logprobs": None,
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": usage,
+                "service_tier": "default",
+                "system_fingerprint": "fp_scripted",
+            }
+        )
     include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-    base = {"id": "chatcmpl-scripted", "object": "chat.completion.chunk", "created": created,
-            "model": model, "service_tier": "default", "system_fingerprint": "fp_scripted"}
+    base = {
+        "id": "chatcmpl-scripted",
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "service_tier": "default",
+        "system_fingerprint": "fp_scripted",
+    }
     extra = {"usage": None} if include_usage else {}
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-        return {**base, "choices": [{"index": 0, "delta": delta, "logprobs": None,
-                                     "finish_reason": finish}], **extra}
+        return {
+            **base,
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+            **extra,
+        }
 
     events: list[Any] = [chunk({"role": "assistant", "content": "", "refusal": None})]
     events += [chunk({"content": w if i == 0 else " " + w}) for i, w in enumerate(words)]
@@ -333,8 +404,14 @@ def embeddings_reply(body: dict[str, Any]) -> Reply:
         if body.get("encoding_format") == "base64":
             embedding = base64.b64encode(struct.pack(f"<{size}f", *vector)).decode()
         data.append({"object": "embedding", "index": index, "embedding": embedding})
-    return Reply.json({"object": "list", "data": data, "model": body.get("model"),
-                       "usage": {"prompt_tokens": 4 * len(items), "total_tokens": 4 * len(items)}})
+    return Reply.json(
+        {
+            "object": "list",
+            "data": data,
+            "model": body.get("model"),
+            "usage": {"prompt_tokens": 4 * len(items), "total_tokens": 4 * len(items)},
+        }
+    )
 
 
 def main() -> None:  # pragma: no cover - used by the benchmark
@@ -348,10 +425,8 @@ def main() -> None:  # pragma: no cover - used by the benchmark
     print(f"scripted upstream on {upstream.url}", flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         stop.wait()
-    except KeyboardInterrupt:
-        pass
     upstream.stop()
 
 

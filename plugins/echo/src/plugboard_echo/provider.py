@@ -64,14 +64,22 @@ class EchoProvider(BaseProvider):
         tool_calls = None
         forced = self._forced_tool(request)
         if forced is not None:
-            tool_calls = [{"id": "call_echo_0", "type": "function",
-                           "function": {"name": forced,
-                                        "arguments": _encode({"text": " ".join(words)}).decode()}}]
+            tool_calls = [
+                {
+                    "id": "call_echo_0",
+                    "type": "function",
+                    "function": {
+                        "name": forced,
+                        "arguments": _encode({"text": " ".join(words)}).decode(),
+                    },
+                }
+            ]
             words, finish = [], "tool_calls"
         prompt = sum(_count(_text(m)) for m in params.messages)
         completion = len(words)
-        usage = Usage(prompt_tokens=prompt, completion_tokens=completion,
-                      total_tokens=prompt + completion)
+        usage = Usage(
+            prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
+        )
         return words, finish, usage, tool_calls
 
     @staticmethod
@@ -93,9 +101,11 @@ class EchoProvider(BaseProvider):
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
         words, finish, usage, tool_calls = self._answer(request)
-        message: dict[str, Any] = {"role": "assistant",
-                                   "content": None if tool_calls else " ".join(words),
-                                   "refusal": None}
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": None if tool_calls else " ".join(words),
+            "refusal": None,
+        }
         if tool_calls:
             message["tool_calls"] = tool_calls
         body = {
@@ -103,8 +113,9 @@ class EchoProvider(BaseProvider):
             "object": "chat.completion",
             "created": int(time.time()),
             "model": request.public_model,
-            "choices": [{"index": 0, "message": message, "logprobs": None,
-                         "finish_reason": finish}],
+            "choices": [
+                {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
+            ],
             "usage": usage,
             "system_fingerprint": "fp_echo",
         }
@@ -117,13 +128,16 @@ class EchoProvider(BaseProvider):
 
     async def _events(self, request: ChatRequest, stream: ChatStream) -> AsyncIterator[bytes]:
         words, finish, usage, tool_calls = self._answer(request)
-        base = {"id": self._id(request), "object": "chat.completion.chunk",
-                "created": int(time.time()), "model": request.public_model,
-                "system_fingerprint": "fp_echo"}
+        base = {
+            "id": self._id(request),
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": request.public_model,
+            "system_fingerprint": "fp_echo",
+        }
 
         def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
-            choice = {"index": 0, "delta": delta, "logprobs": None,
-                      "finish_reason": finish_reason}
+            choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
             return encode_event({**base, "choices": [choice]})
 
         yield chunk({"role": "assistant", "content": "", "refusal": None})
@@ -149,12 +163,19 @@ class EchoProvider(BaseProvider):
             text = item if isinstance(item, str) else " ".join(map(str, item))
             tokens += _count(text) if isinstance(item, str) else len(item)
             vector = _vector(text, size)
-            embedding: Any = (base64.b64encode(struct.pack(f"<{size}f", *vector)).decode()
-                              if as_base64 else vector)
+            embedding: Any = (
+                base64.b64encode(struct.pack(f"<{size}f", *vector)).decode()
+                if as_base64
+                else vector
+            )
             data.append({"object": "embedding", "index": index, "embedding": embedding})
         usage = Usage(prompt_tokens=tokens, total_tokens=tokens)
-        body = {"object": "list", "data": data, "model": request.public_model,
-                "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+        body = {
+            "object": "list",
+            "data": data,
+            "model": request.public_model,
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
         return EmbeddingsResponse(_encode(body), usage)
 
 

@@ -110,16 +110,20 @@ class OpenAIProvider(BaseProvider):
         changes: dict[str, Any] = {}
         if self.options.stream_usage:
             options = request.body.get("stream_options")
-            changes["stream_options"] = {**(options if isinstance(options, dict) else {}),
-                                         "include_usage": True}
-        response = await self._post(self.options.chat_path, request.upstream_body(**changes),
-                                    stream=True)
+            changes["stream_options"] = {
+                **(options if isinstance(options, dict) else {}),
+                "include_usage": True,
+            }
+        response = await self._post(
+            self.options.chat_path, request.upstream_body(**changes), stream=True
+        )
         stream = ChatStream(aclose=response.aclose)
         stream.events = self._events(response, request, stream)
         return stream
 
-    async def _events(self, response: httpx.Response, request: ChatRequest,
-                      stream: ChatStream) -> AsyncIterator[bytes]:
+    async def _events(
+        self, response: httpx.Response, request: ChatRequest, stream: ChatStream
+    ) -> AsyncIterator[bytes]:
         """Whole events, relayed as they come; only ``model`` is rewritten, in place."""
         public = request.public_model
         wants_usage = request.client_wants_usage
@@ -129,12 +133,16 @@ class OpenAIProvider(BaseProvider):
             async for data in response.aiter_bytes():
                 out: list[bytes] = []
                 for event in buffer.feed(data):
-                    if event.startswith(b"data: [DONE]") or event.startswith(b"data:[DONE]"):
+                    if event.startswith((b"data: [DONE]", b"data:[DONE]")):
                         if out:
                             yield b"".join(out)
                         return
-                    if (upstream_model is None or b'"usage":{' in event
-                            or b'"usage": {' in event or b'"error"' in event):
+                    if (
+                        upstream_model is None
+                        or b'"usage":{' in event
+                        or b'"usage": {' in event
+                        or b'"error"' in event
+                    ):
                         chunk = _parse(event)
                         if chunk is not None:
                             if chunk.error is not None:
@@ -151,8 +159,10 @@ class OpenAIProvider(BaseProvider):
                 if out:
                     yield b"".join(out)
         except httpx.TimeoutException as exc:
-            raise UpstreamError("The upstream stopped sending before the answer was complete.",
-                                code="upstream_timeout") from exc
+            raise UpstreamError(
+                "The upstream stopped sending before the answer was complete.",
+                code="upstream_timeout",
+            ) from exc
         except httpx.TransportError as exc:
             raise UpstreamError("The upstream connection broke mid-stream.") from exc
         for event in buffer.flush():

@@ -1,0 +1,42 @@
+"""Developer sessions: ``nox -s tests``, ``lint``, ``typecheck``, ``bench``."""
+
+from __future__ import annotations
+
+import glob
+
+import nox
+
+nox.options.default_venv_backend = "uv"
+nox.options.sessions = ["lint", "typecheck", "tests"]
+
+PLUGINS = sorted(glob.glob("plugins/*"))
+TEST_DEPS = ["pytest>=8.3", "anyio>=4.4", "openai>=1.50", "anthropic>=0.40"]
+
+
+def _install_workspace(session: nox.Session) -> None:
+    args = ["-e", "core"]
+    for plugin in PLUGINS:
+        args += ["-e", plugin]
+    session.install(*args)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The whole suite, everything installed (tox runs each plugin alone)."""
+    _install_workspace(session)
+    session.install(*TEST_DEPS)
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    session.install("ruff>=0.8")
+    session.run("ruff", "check", "core", "plugins", "tests", "noxfile.py")
+    session.run("ruff", "format", "--check", "core", "plugins", "tests", "noxfile.py")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on core."""
+    session.install("mypy>=1.13", "-e", "core")
+    session.run("mypy")
