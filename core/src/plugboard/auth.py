@@ -33,9 +33,12 @@ def new_key(prefix: str) -> str:
     return prefix + secrets.token_urlsafe(32)
 
 
+_DOMAIN = b"plugboard-api-key-v1"
+
+
 def hash_key(key: str) -> str:
-    """SHA-256 of a high-entropy key (a slow password hash would cost every request)."""
-    return hashlib.sha256(key.encode()).hexdigest()
+    """HMAC-SHA-256 of a high-entropy key: a slow password hash would cost every request."""
+    return hmac.new(_DOMAIN, key.encode(), hashlib.sha256).hexdigest()
 
 
 def verify_key(key: str, hashed: str) -> bool:
@@ -71,8 +74,10 @@ def require_scope(principal: Principal, scope: str) -> None:
         raise PermissionDenied(f"This key does not have the `{scope}` scope.", code="missing_scope")
 
 
-def mask(secret: str) -> str:
+def mask(secret: str | None) -> str | None:
     """``sk-...wxyz``: enough to recognise a key, never enough to use it."""
+    if not secret:
+        return None
     if len(secret) < 12:
         return "***"
     return f"{secret[:3]}...{secret[-4:]}"

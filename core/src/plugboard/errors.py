@@ -13,6 +13,7 @@ import msgspec
 
 __all__ = [
     "AuthenticationError",
+    "Conflict",
     "InvalidRequest",
     "ModelNotFound",
     "NotFound",
@@ -117,6 +118,14 @@ class ModelNotFound(NotFound):
             f"The model `{model}` does not exist or you do not have access to it.",
             param="model",
         )
+
+
+class Conflict(PlugboardError):
+    """409: the name is taken, or the entry is managed elsewhere (the config file)."""
+
+    status_code = 409
+    error_type = "invalid_request_error"
+    default_code = "conflict"
 
 
 class PayloadTooLarge(PlugboardError):

@@ -17,11 +17,15 @@ import msgspec
 
 from plugboard._utils import await_me_maybe
 from plugboard.auth import AuthChain
+from plugboard.crypto import SecretBox, SecretKeyMissing
 from plugboard.errors import ModelNotFound
+from plugboard.pricing import Price, default_price
+from plugboard.pricing import cost as _cost
 from plugboard.providers import ProviderContext
 from plugboard.registry import Snapshot, Store
 from plugboard.settings import ConfigError, ModelSettings, ProviderSettings
 from plugboard.types import FinishedRequest
+from plugboard.usage import UsageRecorder
 
 if TYPE_CHECKING:
     from plugboard.plugins import AdapterType, PluginManager
@@ -71,13 +75,25 @@ class Gateway:
         self.cache: Cache | None = caches[0] if caches else None
         self.listeners = tuple(plugins.request_finished_listeners())
         self.store = Store(settings.server.database)
+        self.secrets = SecretBox.from_env()
         self.routes: dict[str, Route] = {}
+        self.prices: dict[str, Price | None] = {}
+        self.state: dict[str, Any] = {}
+        """Per-gateway state for plugins, by plugin name."""
         self.snapshot = Snapshot({}, {})
         self.ready = False
         self._live: dict[str, _LiveProvider] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._retiring: set[asyncio.Task[Any]] = set()
         self._watcher: asyncio.Task[None] | None = None
+        self._loaded = False
+        self._components: tuple[Any, ...] = (
+            *self.auth.authenticators,
+            *self.rate_limiters,
+            *caches[:1],
+        )
+        self._watchers = tuple(c for c in self._components if hasattr(c, "registry_changed"))
+        self.usage = UsageRecorder(self)
 
     # --- configuration -------------------------------------------------------------------------
 
@@ -98,7 +114,7 @@ class Gateway:
         providers, models = self.config_entries()
         names = {p.name for p in providers}
         for index, provider in enumerate(providers):
-            self._adapter_options(provider, f"providers[{index}]")
+            self.adapter_options(provider, f"providers[{index}]")
         for index, model in enumerate(models):
             if model.provider not in names:
                 raise ConfigError(
@@ -107,7 +123,7 @@ class Gateway:
                     key=f"models[{index}].provider",
                 )
 
-    def _adapter_options(self, provider: ProviderSettings, key: str) -> Any:
+    def adapter_options(self, provider: ProviderSettings, key: str) -> Any:
         source = self.settings.source
         adapter = self.adapters.get(provider.type)
         if adapter is None:
@@ -145,11 +161,12 @@ class Gateway:
     async def start(self) -> None:
         started = time.perf_counter()
         await self.prepare_registry()
-        await self.refresh()
-        for obj in (*self.auth.authenticators, *self.rate_limiters, *self._caches()):
+        for obj in self._components:
             start = getattr(obj, "start", None)
             if start is not None:
                 await start(self)
+        await self.refresh()
+        self.usage.start()
         await self.plugins.startup(self)
         self._watcher = asyncio.create_task(self._watch(), name="plugboard-registry-watch")
         self.ready = True
@@ -173,7 +190,8 @@ class Gateway:
         if self._retiring:
             await asyncio.gather(*self._retiring, return_exceptions=True)
         await self.plugins.shutdown(self)
-        for obj in (*self.auth.authenticators, *self.rate_limiters, *self._caches()):
+        await self.usage.stop()
+        for obj in self._components:
             aclose = getattr(obj, "aclose", None)
             if aclose is not None:
                 try:
@@ -184,9 +202,6 @@ class Gateway:
             await self._close_provider(live)
         self._live.clear()
         await self.store.close()
-
-    def _caches(self) -> tuple[Cache, ...]:
-        return (self.cache,) if self.cache is not None else ()
 
     async def _watch(self) -> None:
         while True:
@@ -200,9 +215,19 @@ class Gateway:
     # --- registry ------------------------------------------------------------------------------
 
     async def refresh(self) -> None:
-        """Reload the registry snapshot; rebuild providers whose entry changed."""
+        """Reload what changed in the registry, then tell the objects that watch it.
+
+        Providers, models and prices reload when ``registry_version`` moved; registered objects
+        with ``async def registry_changed(gateway)`` (the keys authenticator) are called on
+        every change, including usage writes from other workers.
+        """
+        if await self.store.registry_version() != self.snapshot.version or not self._loaded:
+            await self._reload()
+        for obj in self._watchers:
+            await obj.registry_changed(self)
+
+    async def _reload(self) -> None:
         snapshot = await self.store.snapshot()
-        config_keys = {p.name: p.api_key for p in self.config_entries()[0]}
         live: dict[str, _LiveProvider] = {}
         for name, record in snapshot.providers.items():
             current = self._live.get(name)
@@ -210,10 +235,11 @@ class Gateway:
                 live[name] = current
                 continue
             try:
-                live[name] = self._build_provider(record, config_keys)
-            except ConfigError as exc:
+                live[name] = self._build_provider(record)
+            except (ConfigError, SecretKeyMissing, ValueError) as exc:
                 log.error("provider %r cannot be served: %s", name, exc)
         routes: dict[str, Route] = {}
+        prices: dict[str, Price | None] = {}
         for name, model in snapshot.models.items():
             provider = live.get(model.provider)
             if provider is None:
@@ -222,8 +248,14 @@ class Gateway:
                 )
                 continue
             routes[name] = Route(name, model.provider, model.upstream_model, provider.provider)
+            prices[name] = (
+                snapshot.prices.get(name)
+                or model.settings.price
+                or default_price(model.upstream_model)
+            )
         retired = [p for name, p in self._live.items() if live.get(name) is not p]
-        self.snapshot, self.routes, self._live = snapshot, routes, live
+        self.snapshot, self.routes, self._live, self.prices = snapshot, routes, live, prices
+        self._loaded = True
         for provider in retired:  # let requests still using it finish first
             task = asyncio.create_task(
                 self._close_provider(provider, delay=provider.record.settings.timeout)
@@ -231,13 +263,39 @@ class Gateway:
             self._retiring.add(task)
             task.add_done_callback(self._retiring.discard)
 
-    def _build_provider(
-        self, record: ProviderRecord, config_keys: dict[str, str | None]
-    ) -> _LiveProvider:
-        settings = record.settings
+    def config_api_key(self, name: str) -> str | None:
+        """The api key the config file gives provider ``name`` (kept in memory only)."""
+        for provider in self.config_entries()[0]:
+            if provider.name == name:
+                return provider.api_key
+        return None
+
+    def provider_secret(self, record: ProviderRecord) -> str | None:
+        """The decrypted api key of a provider made through the admin API."""
+        if record.secret is None:
+            return None
+        return self.secrets.decrypt(record.secret, context=record.name)
+
+    def provider(self, name: str) -> Provider:
+        live = self._live.get(name)
+        if live is None:
+            raise ModelNotFound(name)
+        return live.provider
+
+    def price_of(self, model: str) -> Price | None:
+        return self.prices.get(model)
+
+    async def flush_usage(self) -> None:
+        """Write buffered usage records now (reports call this first)."""
+        await self.usage.flush()
+
+    def _build_provider(self, record: ProviderRecord) -> _LiveProvider:
         if record.source == "config":
-            settings = msgspec.structs.replace(settings, api_key=config_keys.get(record.name))
-        options = self._adapter_options(settings, f"provider {record.name!r}")
+            api_key = self.config_api_key(record.name)
+        else:
+            api_key = self.provider_secret(record)
+        settings = msgspec.structs.replace(record.settings, api_key=api_key)
+        options = self.adapter_options(settings, f"provider {record.name!r}")
         ctx = ProviderContext(settings, options)
         provider = self.adapters[record.type].factory(ctx)
         return _LiveProvider(record, provider, ctx)
@@ -274,18 +332,23 @@ class Gateway:
         ctx.extra["plugboard.admitted"] = True
 
     async def finish(self, ctx: RequestContext) -> None:
-        """Settle the rate limiters and tell the request-finished listeners."""
+        """Settle the rate limiters, record usage, tell the request-finished listeners."""
         if self.rate_limiters and ctx.extra.get("plugboard.admitted"):
             for limiter in self.rate_limiters:
                 try:
                     await limiter.release(ctx)
                 except Exception:
                     log.exception("rate limiter release failed")
-        if not self.listeners:
-            return
         now = time.perf_counter()
         first = ctx.first_chunk_at
         principal = ctx.principal
+        usage = ctx.usage
+        model = ctx.model
+        cost = None
+        if usage is not None and model is not None and ctx.cache_status != "hit":
+            cost = _cost(usage, self.prices.get(model))
+        elif ctx.cache_status == "hit":
+            cost = 0.0
         event = FinishedRequest(
             request_id=ctx.request_id,
             endpoint=ctx.endpoint,
@@ -295,13 +358,17 @@ class Gateway:
             status=ctx.status,
             error_code=ctx.error_code,
             key_id=principal.key_id if principal is not None else None,
-            model=ctx.model,
+            model=model,
             provider=ctx.provider,
             upstream_model=ctx.upstream_model,
             stream=ctx.stream,
             cache_status=ctx.cache_status,
-            usage=ctx.usage,
+            usage=usage,
+            cost_usd=cost,
         )
+        self.usage.record(event, bool(ctx.extra.get("plugboard.usage_estimated")))
+        if cost and principal is not None:
+            principal.spend += cost  # budgets see it now; the registry catches up within 1 s
         for listener in self.listeners:
             try:
                 result = listener(event, ctx)

@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 
 from plugboard._validation import describe
+from plugboard.pricing import Price
 
 __all__ = [
     "AuthSettings",
@@ -109,6 +110,9 @@ class ModelSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """The provider serving it."""
     upstream_model: str | None = None
     """The provider's name for it; defaults to ``name``."""
+    price: Price | None = None
+    """USD per million tokens (``input``, ``output``, ``cached_input``); overrides the shipped
+    price table."""
 
     @property
     def upstream(self) -> str:
@@ -173,11 +177,7 @@ def parse_settings(
         extra[name] = data.pop(name)
     providers = data.get("providers")
     if isinstance(providers, list):
-        for entry in providers:
-            if isinstance(entry, dict):
-                options = entry.setdefault("options", {})
-                for key in [k for k in entry if k not in _PROVIDER_FIELDS and k != "options"]:
-                    options[key] = entry.pop(key)
+        data["providers"] = [split_options(entry) for entry in providers]
     try:
         settings = msgspec.convert(data, Settings)
     except msgspec.ValidationError as exc:
@@ -187,6 +187,36 @@ def parse_settings(
     settings.extra = extra
     settings.source = source
     return settings
+
+
+def split_options(entry: Any) -> Any:
+    """A provider entry with its adapter-specific keys moved under ``options``."""
+    if not isinstance(entry, dict):
+        return entry
+    entry = dict(entry)
+    options = dict(entry.pop("options", None) or {})
+    for key in [k for k in entry if k not in _PROVIDER_FIELDS]:
+        options[key] = entry.pop(key)
+    entry["options"] = options
+    return entry
+
+
+def provider_from_dict(data: dict[str, Any], *, source: str | None = None) -> ProviderSettings:
+    """Validate one provider entry in the config file's shape (the admin API's too)."""
+    try:
+        return msgspec.convert(split_options(data), ProviderSettings)
+    except msgspec.ValidationError as exc:
+        key, message = describe(exc)
+        if key is not None and key.startswith("options."):
+            key = key.removeprefix("options.")
+        raise ConfigError(message, source=source, key=key) from None
+
+
+def provider_to_dict(provider: ProviderSettings) -> dict[str, Any]:
+    """The inverse of :func:`provider_from_dict`: options flattened back in."""
+    data: dict[str, Any] = msgspec.to_builtins(provider)
+    data.update(data.pop("options", {}))
+    return data
 
 
 def _check_references(settings: Settings, source: str) -> None:

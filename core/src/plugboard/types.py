@@ -170,6 +170,7 @@ class Principal:
     __slots__ = (
         "key_id",
         "max_budget",
+        "max_parallel",
         "metadata",
         "models",
         "name",
@@ -188,6 +189,7 @@ class Principal:
         scopes: frozenset[str] | None = None,
         rpm: int | None = None,
         tpm: int | None = None,
+        max_parallel: int | None = None,
         max_budget: float | None = None,
         spend: float = 0.0,
         metadata: Mapping[str, Any] | None = None,
@@ -198,6 +200,7 @@ class Principal:
         self.scopes = scopes
         self.rpm = rpm
         self.tpm = tpm
+        self.max_parallel = max_parallel
         self.max_budget = max_budget
         self.spend = spend
         self.metadata = metadata or {}
@@ -282,3 +285,5 @@ class FinishedRequest(msgspec.Struct, frozen=True, kw_only=True):
     stream: bool
     cache_status: str | None
     usage: Usage | None
+    cost_usd: float | None = None
+    """USD at the model's price; ``None`` when the price or the usage is unknown."""

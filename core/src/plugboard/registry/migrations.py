@@ -33,3 +33,65 @@ MIGRATIONS: list[str] = [
     );
     """,
 ]
+
+MIGRATIONS += [
+    # 2: virtual keys. Only a keyed hash of each key is stored; `changed_at` lets every worker
+    # pick up edits (and spend) incrementally.
+    """
+    CREATE TABLE keys (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        hash TEXT NOT NULL UNIQUE,
+        hint TEXT NOT NULL,              -- masked form for display: pb-...wxyz
+        models TEXT,                     -- JSON list of names and prefix* patterns; NULL = all
+        scopes TEXT NOT NULL,            -- JSON list
+        rpm INTEGER,
+        tpm INTEGER,
+        max_parallel INTEGER,
+        max_budget REAL,
+        spend REAL NOT NULL DEFAULT 0,
+        expires_at REAL,
+        enabled INTEGER NOT NULL DEFAULT 1,
+        revoked_at REAL,
+        metadata TEXT NOT NULL DEFAULT '{}',
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        changed_at REAL NOT NULL
+    );
+    CREATE INDEX keys_changed_at ON keys (changed_at);
+    """,
+    # 3: usage records, and per-model price overrides made through the admin API.
+    """
+    CREATE TABLE usage (
+        id INTEGER PRIMARY KEY,
+        ts REAL NOT NULL,
+        request_id TEXT NOT NULL,
+        endpoint TEXT NOT NULL,
+        key_id TEXT,
+        model TEXT,
+        provider TEXT,
+        upstream_model TEXT,
+        prompt_tokens INTEGER,
+        completion_tokens INTEGER,
+        cached_tokens INTEGER,
+        usage_estimated INTEGER NOT NULL DEFAULT 0,
+        latency_ms REAL NOT NULL,
+        ttft_ms REAL,
+        status INTEGER NOT NULL,
+        error_code TEXT,
+        stream INTEGER NOT NULL,
+        cache_status TEXT,
+        cost_usd REAL
+    );
+    CREATE INDEX usage_ts ON usage (ts);
+    CREATE INDEX usage_key_ts ON usage (key_id, ts);
+    CREATE TABLE prices (
+        model TEXT PRIMARY KEY,
+        input REAL,
+        output REAL,
+        cached_input REAL,
+        updated_at REAL NOT NULL
+    );
+    INSERT OR IGNORE INTO meta (key, value) VALUES ('registry_version', '0');
+    """,
+]

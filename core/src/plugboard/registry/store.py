@@ -7,15 +7,18 @@ this or another process, commits), and the gateway reloads the snapshot when it 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 
 import aiosqlite
 import msgspec
 
+from plugboard.pricing import Price
 from plugboard.registry.migrations import MIGRATIONS
 from plugboard.settings import ModelSettings, ProviderSettings
 
@@ -49,6 +52,10 @@ class ModelRecord(msgspec.Struct, frozen=True):
 class Snapshot(msgspec.Struct, frozen=True):
     providers: dict[str, ProviderRecord]
     models: dict[str, ModelRecord]
+    prices: dict[str, Price] = {}
+    """Price overrides made through the admin API, by public model name."""
+    version: int = 0
+    """``meta.registry_version`` when this snapshot was read."""
 
 
 def _provider_json(provider: ProviderSettings) -> bytes:
@@ -62,6 +69,20 @@ class Store:
         self.path = str(path)
         self._db: aiosqlite.Connection | None = None
         self._data_version: int | None = None
+        self._lock = asyncio.Lock()
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """``BEGIN IMMEDIATE`` … ``COMMIT`` (``ROLLBACK`` on error): one writer at a time."""
+        db = self.db
+        async with self._lock:
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                await db.execute("ROLLBACK")
+                raise
+            await db.execute("COMMIT")
 
     @property
     def db(self) -> aiosqlite.Connection:
@@ -98,8 +119,7 @@ class Store:
                 f"({len(MIGRATIONS)}); upgrade plugboard"
             )
         while version < len(MIGRATIONS):
-            await db.execute("BEGIN IMMEDIATE")
-            try:
+            async with self.transaction():
                 async with db.execute("PRAGMA user_version") as cursor:
                     row = await cursor.fetchone()
                 version = row[0] if row else 0
@@ -107,10 +127,6 @@ class Store:
                     await _execute_script(db, MIGRATIONS[version])
                     version += 1
                     await db.execute(f"PRAGMA user_version = {version}")
-                await db.execute("COMMIT")
-            except BaseException:
-                await db.execute("ROLLBACK")
-                raise
             log.debug("registry %s at schema version %d", self.path, version)
         return version
 
@@ -126,9 +142,8 @@ class Store:
         """
         now = time.time()
         providers, models = list(providers), list(models)
-        db = self.db
-        await db.execute("BEGIN IMMEDIATE")
-        try:
+        async with self.transaction() as db:
+            changes_before = db.total_changes
             for p in providers:
                 await db.execute(
                     """INSERT INTO providers (name, type, settings, secret, source, created_at,
@@ -155,10 +170,8 @@ class Store:
                 )
             await _delete_absent(db, "models", [m.name for m in models])
             await _delete_absent(db, "providers", [p.name for p in providers])
-            await db.execute("COMMIT")
-        except BaseException:
-            await db.execute("ROLLBACK")
-            raise
+            if db.total_changes != changes_before:
+                await self.bump_version()
 
     # --- reading -------------------------------------------------------------------------------
 
@@ -190,8 +203,24 @@ class Store:
                     row["created_at"],
                     row["updated_at"],
                 )
+        prices: dict[str, Price] = {}
+        async with db.execute("SELECT model, input, output, cached_input FROM prices") as cursor:
+            async for row in cursor:
+                prices[row[0]] = Price(input=row[1], output=row[2], cached_input=row[3])
+        version = await self.registry_version()
         self._data_version = await self._read_data_version()
-        return Snapshot(providers, models)
+        return Snapshot(providers, models, prices, version)
+
+    async def registry_version(self) -> int:
+        """A counter every change to providers, models or prices increments."""
+        value = await self.get_meta("registry_version")
+        return int(value) if value else 0
+
+    async def bump_version(self) -> None:
+        """Call inside the transaction that changed providers, models or prices."""
+        await self.db.execute(
+            "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'registry_version'"
+        )
 
     async def _read_data_version(self) -> int:
         async with self.db.execute("PRAGMA data_version") as cursor:
@@ -199,8 +228,12 @@ class Store:
         return int(row[0]) if row else 0
 
     async def changed(self) -> bool:
-        """Whether another connection committed since the last :meth:`snapshot`."""
-        return await self._read_data_version() != self._data_version
+        """Whether another connection (any process) committed since the last call."""
+        version = await self._read_data_version()
+        if version == self._data_version:
+            return False
+        self._data_version = version
+        return True
 
     # --- meta ----------------------------------------------------------------------------------
 
