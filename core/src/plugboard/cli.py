@@ -129,6 +129,16 @@ def list_plugins(config: str | None, as_json: bool) -> None:
             click.echo(f"    {hook}")
 
 
+def _add_admin_commands() -> None:
+    from plugboard._cli_admin import COMMANDS
+
+    for command in COMMANDS:
+        cli.add_command(command)
+
+
+_add_admin_commands()
+
+
 def main() -> None:
     settings: Settings | None = None
     try:

@@ -18,7 +18,7 @@ from plugboard import _asgi
 from plugboard._validation import describe
 from plugboard.auth import require_scope
 from plugboard.errors import InvalidRequest, PermissionDenied, PlugboardError, UpstreamError
-from plugboard.schemas import ChatCompletionParams, EmbeddingsParams
+from plugboard.schemas import ChatCompletionParams, EmbeddingsParams, Usage
 from plugboard.types import ChatRequest, EmbeddingsRequest, RequestContext
 from plugboard.wire import DONE
 
@@ -133,7 +133,7 @@ async def _answer_chat(
     await gateway.admit(ctx)
     if ctx.stream:
         stream = await route.provider.chat_stream(request)
-        await _relay_stream(ctx, stream, send, receive)
+        await _relay_stream(ctx, request, stream, send, receive)
     else:
         response = await route.provider.chat(request)
         ctx.usage = response.usage
@@ -169,14 +169,22 @@ async def _answer_embeddings(
 
 
 async def _relay_stream(
-    ctx: RequestContext, stream: ChatStream, send: _asgi.Send, receive: _asgi.Receive
+    ctx: RequestContext,
+    request: ChatRequest,
+    stream: ChatStream,
+    send: _asgi.Send,
+    receive: _asgi.Receive,
 ) -> None:
+    events = 0
+
     def on_first() -> None:
         ctx.first_chunk_at = time.perf_counter()
 
     async def chunks() -> AsyncIterator[bytes]:
+        nonlocal events
         try:
             async for chunk in stream:
+                events += chunk.count(b"data:")
                 yield chunk
         except PlugboardError as error:
             ctx.status, ctx.error_code = error.status_code, error.code
@@ -194,8 +202,28 @@ async def _relay_stream(
     finally:
         ctx.usage = stream.usage
         await stream.aclose()
+    if ctx.usage is None and events:
+        ctx.usage = estimate_usage(request, events)
+        ctx.extra["plugboard.usage_estimated"] = True
     if not completed:
         ctx.status, ctx.error_code = 499, "client_disconnected"
+
+
+def estimate_usage(request: ChatRequest, events: int) -> Usage:
+    """Usage counted when the upstream reported none: ~4 characters a prompt token, and one
+    completion token per streamed chunk (first and last carry none)."""
+    chars = 0
+    for message in request.params.messages:
+        content = message.content
+        if isinstance(content, str):
+            chars += len(content)
+        elif content:
+            chars += sum(len(str(part.get("text", ""))) for part in content)
+    prompt = max(1, (chars + 3) // 4)
+    completion = max(0, events - 2)
+    return Usage(
+        prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
+    )
 
 
 async def _fail(ctx: RequestContext, send: _asgi.Send, error: PlugboardError) -> None:

@@ -155,9 +155,24 @@ def admin_routes(gateway: Gateway) -> list[Any]:
         return json_response(report)
 
     return [
-        list_plugins, list_providers, create_provider, get_provider, update_provider,
-        delete_provider, test_provider, list_models, create_model, get_model, update_model,
-        delete_model, list_keys, create_key, get_key, update_key, revoke_key, usage,
+        list_plugins,
+        list_providers,
+        create_provider,
+        get_provider,
+        update_provider,
+        delete_provider,
+        test_provider,
+        list_models,
+        create_model,
+        get_model,
+        update_model,
+        delete_model,
+        list_keys,
+        create_key,
+        get_key,
+        update_key,
+        revoke_key,
+        usage,
     ]
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 from litestar import Response, get
@@ -20,7 +21,9 @@ def health_routes(gateway: Gateway) -> list[Any]:
     async def ready() -> Response[bytes]:
         """Readiness: plugins and registry are loaded."""
         if gateway.ready:
-            return json_response({"status": "ready", "models": len(gateway.routes)})
+            return json_response(
+                {"status": "ready", "models": len(gateway.routes), "pid": os.getpid()}
+            )
         return json_response({"status": "starting"}, status_code=503)
 
     return [health, ready]

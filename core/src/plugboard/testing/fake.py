@@ -49,10 +49,18 @@ class FakeProvider(BaseProvider):
     async def chat(self, request: ChatRequest) -> ChatResponse:
         FakeProvider.calls += 1
         body = {
-            "id": "chatcmpl-fake", "object": "chat.completion", "created": 0,
+            "id": "chatcmpl-fake",
+            "object": "chat.completion",
+            "created": 0,
             "model": request.public_model,
-            "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
-                         "message": {"role": "assistant", "content": self.reply}}],
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "stop",
+                    "logprobs": None,
+                    "message": {"role": "assistant", "content": self.reply},
+                }
+            ],
             "usage": USAGE,
         }
         return ChatResponse(_encode(body), USAGE)
@@ -64,24 +72,32 @@ class FakeProvider(BaseProvider):
         return stream
 
     async def _events(self, request: ChatRequest, stream: ChatStream) -> AsyncIterator[bytes]:
-        base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0,
-                "model": request.public_model}
+        base = {
+            "id": "chatcmpl-fake",
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": request.public_model,
+        }
         for index, char in enumerate(self.reply):
             delta: dict[str, Any] = {"content": char}
             if index == 0:
                 delta["role"] = "assistant"
-            yield encode_event({**base, "choices": [{"index": 0, "delta": delta,
-                                                     "finish_reason": None}]})
-        yield encode_event({**base, "choices": [{"index": 0, "delta": {},
-                                                 "finish_reason": "stop"}]})
+            yield encode_event(
+                {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+            )
+        yield encode_event(
+            {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+        )
         stream.usage = USAGE
         if request.client_wants_usage:
             yield encode_event({**base, "choices": [], "usage": USAGE})
 
     async def embeddings(self, request: EmbeddingsRequest) -> EmbeddingsResponse:
         FakeProvider.calls += 1
-        data = [{"object": "embedding", "index": i, "embedding": [0.0, 1.0]}
-                for i in range(len(request.params.inputs))]
+        data = [
+            {"object": "embedding", "index": i, "embedding": [0.0, 1.0]}
+            for i in range(len(request.params.inputs))
+        ]
         usage = Usage(prompt_tokens=len(data), total_tokens=len(data))
         body = {"object": "list", "data": data, "model": request.public_model, "usage": usage}
         return EmbeddingsResponse(_encode(body), usage)
