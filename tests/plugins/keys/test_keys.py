@@ -24,7 +24,9 @@ def test_created_key_is_shown_once_and_works(gw):
     assert created["key"].startswith("pb-")
     assert len(created["key"]) >= 3 + 43
     client = gw.openai(api_key=created["key"])
-    answer = client.chat.completions.create(model="small", messages=[{"role": "user", "content": "hi"}])
+    answer = client.chat.completions.create(
+        model="small", messages=[{"role": "user", "content": "hi"}]
+    )
     assert answer.choices[0].message.content == "ok"
     with admin(gw) as http:
         shown = http.get(f"/admin/keys/{created['id']}").json()
@@ -94,11 +96,10 @@ def test_missing_scope_is_403(gw):
     with pytest.raises(openai.PermissionDeniedError) as info:
         client.embeddings.create(model="small", input="x")
     assert info.value.code == "missing_scope"
-    with pytest.raises(openai.PermissionDeniedError):
-        with httpx.Client(base_url=gw.url) as http:
-            answer = http.get("/admin/keys", headers={"authorization": f"Bearer {created['key']}"})
-            assert answer.status_code == 403
-            raise openai.PermissionDeniedError("x", response=answer, body=None)
+    with httpx.Client(base_url=gw.url) as http:
+        answer = http.get("/admin/keys", headers={"authorization": f"Bearer {created['key']}"})
+    assert answer.status_code == 403
+    assert answer.json()["error"]["code"] == "missing_scope"
 
 
 def test_admin_scope_key_can_use_the_admin_api(gw):
