@@ -154,7 +154,8 @@ def test_pagination(make_gateway, scripted_upstream, secret_key):
             )
         first = http.get("/admin/models", params={"limit": 2}).json()
         assert [m["name"] for m in first["data"]] == ["m0", "m1"]
-        assert first["total"] == 5 and first["has_more"] is True
+        assert first["total"] == 5
+        assert first["has_more"] is True
         second = http.get("/admin/models", params={"limit": 2, "after": first["last_id"]}).json()
         assert [m["name"] for m in second["data"]] == ["m2", "m3"]
         third = http.get("/admin/models", params={"limit": 2, "after": second["last_id"]}).json()
@@ -198,7 +199,8 @@ def test_provider_test_endpoint_reports_latency_and_answer_or_error(
         good = http.post("/admin/providers/up/test").json()
         scripted_upstream.script(Reply.error(401, "Incorrect API key provided"))
         bad = http.post("/admin/providers/up/test").json()
-    assert good["ok"] is True and good["latency_ms"] > 0
+    assert good["ok"] is True
+    assert good["latency_ms"] > 0
     assert good["response"]["choices"][0]["message"]["content"] == "ping"
     assert scripted_upstream.requests[0].json()["max_tokens"] == 1
     assert bad["ok"] is False
