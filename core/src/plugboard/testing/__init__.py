@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 from plugboard.testing.gateway import GatewayServer, RunningGateway, build_settings
+from plugboard.testing.process import ServeProcess, free_port
 from plugboard.testing.upstream import RecordedRequest, Reply, ScriptedUpstream
 
 __all__ = [
@@ -19,5 +20,7 @@ __all__ = [
     "Reply",
     "RunningGateway",
     "ScriptedUpstream",
+    "ServeProcess",
     "build_settings",
+    "free_port",
 ]

@@ -1,0 +1,101 @@
+"""Keys and usage across real worker processes and signals."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sqlite3
+import time
+
+import httpx
+import pytest
+
+from plugboard.testing import ServeProcess
+
+pytestmark = pytest.mark.slow
+
+MASTER = "sk-test-master-workers-0123456789"
+CONFIG = """
+[server]
+database = "gw.db"
+
+[[providers]]
+name = "echo"
+type = "echo"
+chunk_delay = {delay}
+
+[[models]]
+name = "echo"
+provider = "echo"
+"""
+
+
+def serve(tmp_path, *args, delay=0.0) -> ServeProcess:
+    (tmp_path / "plugboard.toml").write_text(CONFIG.format(delay=delay))
+    return ServeProcess(*args, cwd=tmp_path, env={"PLUGBOARD_MASTER_KEY": MASTER})
+
+
+def chat(url: str, key: str, **extra) -> httpx.Response:
+    # a new connection every time, so the kernel spreads requests across the workers
+    with httpx.Client(timeout=10) as client:
+        return client.post(
+            url + "/v1/chat/completions",
+            headers={"authorization": f"Bearer {key}"},
+            json={"model": "echo", "messages": [{"role": "user", "content": "hi"}], **extra},
+        )
+
+
+def test_revocation_reaches_every_worker_within_a_second(tmp_path):
+    with serve(tmp_path, "--workers", "2") as gateway:
+        pids = gateway.wait_ready(workers=2)
+        assert len(pids) == 2
+        with httpx.Client(base_url=gateway.url, headers={"authorization": f"Bearer {MASTER}"}) as h:
+            created = h.post("/admin/keys", json={"name": "app"}).json()
+        key = created["key"]
+        time.sleep(1.0)  # the new key reaches the other worker too
+        assert all(chat(gateway.url, key).status_code == 200 for _ in range(10))
+        with httpx.Client(base_url=gateway.url, headers={"authorization": f"Bearer {MASTER}"}) as h:
+            assert h.delete(f"/admin/keys/{created['id']}").status_code == 200
+        time.sleep(1.0)
+        answers = [chat(gateway.url, key) for _ in range(20)]
+        assert [a.status_code for a in answers] == [401] * 20
+        assert {a.json()["error"]["code"] for a in answers} == {"key_revoked"}
+
+
+def test_no_usage_record_is_lost_across_sigterm_during_a_burst(tmp_path):
+    gateway = serve(tmp_path, "--workers", "2", delay=0.002).start(ready_workers=2)
+    answered: list[int] = []
+
+    async def burst() -> None:
+        limits = httpx.Limits(max_connections=50)
+        async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+
+            async def one(index: int) -> None:
+                try:
+                    answer = await client.post(
+                        gateway.url + "/v1/chat/completions",
+                        headers={"authorization": f"Bearer {MASTER}"},
+                        json={
+                            "model": "echo",
+                            "stream": index % 2 == 0,
+                            "messages": [{"role": "user", "content": "a b c d e"}],
+                        },
+                    )
+                    await answer.aread()
+                    answered.append(answer.status_code)
+                except httpx.TransportError:
+                    pass  # refused once shutdown began: never answered, never recorded
+
+            tasks = [asyncio.create_task(one(i)) for i in range(500)]
+            await asyncio.sleep(0.3)
+            gateway.signal(signal.SIGTERM)
+            await asyncio.gather(*tasks)
+
+    asyncio.run(burst())
+    assert gateway.wait(30) == 0, gateway.output
+    assert len(answered) >= 50, "the burst should be well under way before SIGTERM"
+    with sqlite3.connect(tmp_path / "gw.db") as db:
+        recorded = db.execute("SELECT COUNT(*) FROM usage").fetchone()[0]
+        statuses = dict(db.execute("SELECT status, COUNT(*) FROM usage GROUP BY status"))
+    assert recorded == len(answered), (recorded, len(answered), statuses)
+    assert statuses.get(200, 0) == answered.count(200)
