@@ -178,7 +178,7 @@ keys = _group("keys", "Virtual API keys.")
 @click.argument("name")
 @_limits
 @click.pass_context
-def keys_create(ctx: click.Context, name: str, **values: Any) -> None:
+def keys_create(ctx: click.Context, /, name: str, **values: Any) -> None:
     """Create a key; it is printed once, here, and never again."""
     data = call(ctx, "POST", "/admin/keys", json={"name": name, **_key_body(**values)})
     if ctx.obj["json"]:
@@ -211,7 +211,7 @@ def keys_show(ctx: click.Context, key_id: str) -> None:
 @click.option("--name")
 @click.option("--enable/--disable", "enabled", default=None)
 @click.pass_context
-def keys_update(ctx: click.Context, key_id: str, **values: Any) -> None:
+def keys_update(ctx: click.Context, /, key_id: str, **values: Any) -> None:
     show(call(ctx, "PATCH", f"/admin/keys/{key_id}", json=_key_body(**values)), True)
 
 
@@ -329,6 +329,7 @@ USAGE_COLUMNS = [
 @click.pass_context
 def usage(
     ctx: click.Context,
+    /,
     url: str | None,
     key: str | None,
     config: str | None,
