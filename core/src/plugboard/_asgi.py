@@ -1,16 +1,17 @@
 """Raw ASGI for the hot path: reading a body, answering, streaming, request ids.
 
-The ``/v1`` completion endpoints are ASGI route handlers: Litestar routes to them, and they
-skip its request/response machinery (measured at ~65 µs per request on this machine).
+The ``/v1`` completion endpoints are raw ASGI apps the app dispatches to by exact path before
+Litestar's router, middleware and send wrappers (those cost ~65 µs a request and a wrapper
+call per streamed chunk on this machine; see docs/performance.md).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
-import uuid
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 from plugboard.errors import InvalidRequest, PayloadTooLarge, PlugboardError
@@ -19,6 +20,7 @@ Scope = dict[str, Any]
 Receive = Callable[[], Any]
 Send = Callable[[dict[str, Any]], Any]
 Headers = list[tuple[bytes, bytes]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 JSON = (b"content-type", b"application/json")
 SSE_HEADERS: Headers = [
@@ -43,7 +45,7 @@ def request_id(scope: Scope) -> str:
                 rid = value.decode("ascii")
                 break
         else:
-            rid = "req_" + uuid.uuid4().hex
+            rid = "req_" + os.urandom(12).hex()
         scope[_REQUEST_ID] = rid
     return str(rid)
 

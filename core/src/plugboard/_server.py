@@ -66,6 +66,7 @@ def _uvicorn_config(app: Any, settings: Settings, **extra: Any) -> uvicorn.Confi
         timeout_graceful_shutdown=(server.graceful_timeout),
         timeout_keep_alive=30,
         backlog=4096,
+        proxy_headers=False,  # nothing here reads the client address
         **extra,
     )
 
@@ -98,6 +99,7 @@ def run(settings: Settings, config_path: str | None, overrides: dict[str, Any]) 
 
 
 _PASSED_TO_RUN = {
+    "proxy_headers",
     "host",
     "port",
     "loop",

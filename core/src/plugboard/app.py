@@ -15,7 +15,7 @@ from plugboard.gateway import Gateway
 from plugboard.plugins import PluginManager
 from plugboard.routes.admin import admin_routes
 from plugboard.routes.health import health_routes
-from plugboard.routes.openai import openai_routes
+from plugboard.routes.openai import completion_endpoints, openai_routes
 from plugboard.settings import Settings
 
 __all__ = ["create_app"]
@@ -74,6 +74,23 @@ def _internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response
     return Response(body, status_code=500, media_type="application/json")
 
 
+class PlugboardApp(Litestar):
+    """Litestar, with the completion endpoints dispatched by exact path before its router.
+
+    Everything else (models, health, admin, plugin routes) goes through Litestar as usual.
+    """
+
+    fast_paths: dict[str, Any]
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            endpoint = self.fast_paths.get(scope["path"])
+            if endpoint is not None:
+                await endpoint(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(
     settings: Settings | None = None,
     plugins: Sequence[object] | None = None,
@@ -93,7 +110,7 @@ def create_app(
         *admin_routes(gateway),
         *manager.routes(settings),
     ]
-    app = Litestar(
+    app = PlugboardApp(
         route_handlers=handlers,
         on_startup=[gateway.start],
         on_shutdown=[gateway.stop],
@@ -107,4 +124,5 @@ def create_app(
         logging_config=None,
     )
     app.state.gateway = gateway
+    app.fast_paths = completion_endpoints(gateway)
     return app

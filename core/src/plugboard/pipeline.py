@@ -138,7 +138,7 @@ async def _answer_chat(
         response = await route.provider.chat(request)
         ctx.usage = response.usage
         ctx.first_chunk_at = time.perf_counter()
-        await _asgi.send_json(send, 200, response.content, ctx.response_headers or None)
+        await _asgi.send_json(send, 200, response.content, ctx.response_headers)
 
 
 async def _answer_embeddings(
@@ -165,7 +165,7 @@ async def _answer_embeddings(
     response = await route.provider.embeddings(request)
     ctx.usage = response.usage
     ctx.first_chunk_at = time.perf_counter()
-    await _asgi.send_json(send, 200, response.content, ctx.response_headers or None)
+    await _asgi.send_json(send, 200, response.content, ctx.response_headers)
 
 
 async def _relay_stream(
@@ -196,9 +196,7 @@ async def _relay_stream(
         yield DONE
 
     try:
-        completed = await _asgi.send_stream(
-            send, receive, chunks(), ctx.response_headers or None, on_first
-        )
+        completed = await _asgi.send_stream(send, receive, chunks(), ctx.response_headers, on_first)
     finally:
         ctx.usage = stream.usage
         await stream.aclose()
@@ -229,6 +227,6 @@ def estimate_usage(request: ChatRequest, events: int) -> Usage:
 async def _fail(ctx: RequestContext, send: _asgi.Send, error: PlugboardError) -> None:
     ctx.status, ctx.error_code = error.status_code, error.code
     try:
-        await _asgi.send_error(send, error, ctx.response_headers or None)
+        await _asgi.send_error(send, error, ctx.response_headers)
     except OSError:  # the client is gone; nothing to tell it
         pass

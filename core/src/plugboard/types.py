@@ -224,7 +224,7 @@ class Principal:
 class RequestContext:
     """One request's state as it moves through the gateway; policies read and annotate it.
 
-    :ivar response_headers: headers policies add to the answer (rate-limit headers...).
+    :ivar response_headers: headers of the answer (``x-request-id``; policies add theirs).
     :ivar extra: free space for plugins, namespaced by plugin name.
     """
 
@@ -264,7 +264,7 @@ class RequestContext:
         self.status = 200
         self.error_code: str | None = None
         self.cache_status: str | None = None
-        self.response_headers: dict[str, str] = {}
+        self.response_headers: dict[str, str] = {"x-request-id": request_id}
         self.extra: dict[str, Any] = {}
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from litestar import Request, Response, asgi, get
+from litestar import Request, Response, get
 
 from plugboard import _asgi, pipeline
 from plugboard.auth import require_scope
@@ -17,29 +17,40 @@ if TYPE_CHECKING:
     from plugboard.gateway import Gateway
 
 
-def openai_routes(gateway: Gateway) -> list[Any]:
+def completion_endpoints(gateway: Gateway) -> dict[str, _asgi.ASGIApp]:
+    """The hot path, by exact path: raw ASGI apps the app dispatches to before its router."""
+
     async def method_not_allowed(scope: Scope, send: Send) -> None:
         error = InvalidRequest(
             f"Method {scope['method']} is not allowed here; use POST.",
             status_code=405,
             code="method_not_allowed",
         )
-        await _asgi.send_error(send, error, {"allow": "POST"})
+        await _asgi.send_error(
+            send, error, {"allow": "POST", "x-request-id": _asgi.request_id(scope)}
+        )
 
-    @asgi(["/v1/chat/completions", "/chat/completions"], copy_scope=False)
     async def chat_completions(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] != "POST":
             await method_not_allowed(scope, send)
             return
         await pipeline.handle_chat(gateway, scope, receive, send)
 
-    @asgi(["/v1/embeddings", "/embeddings"], copy_scope=False)
     async def embeddings(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] != "POST":
             await method_not_allowed(scope, send)
             return
         await pipeline.handle_embeddings(gateway, scope, receive, send)
 
+    return {
+        "/v1/chat/completions": chat_completions,
+        "/chat/completions": chat_completions,
+        "/v1/embeddings": embeddings,
+        "/embeddings": embeddings,
+    }
+
+
+def openai_routes(gateway: Gateway) -> list[Any]:
     def model_object(name: str) -> ModelObject:
         record = gateway.snapshot.models.get(name)
         created = int(record.created_at) if record is not None else 0
@@ -61,4 +72,4 @@ def openai_routes(gateway: Gateway) -> list[Any]:
             raise ModelNotFound(name)
         return json_response(model_object(name))
 
-    return [chat_completions, embeddings, list_models, get_model]
+    return [list_models, get_model]

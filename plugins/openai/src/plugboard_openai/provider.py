@@ -131,8 +131,14 @@ class OpenAIProvider(BaseProvider):
         buffer = SSEBuffer()
         try:
             async for data in response.aiter_bytes():
+                block = buffer.feed_block(data)
+                if not block:
+                    continue
+                if upstream_model is not None and not _notable(block):
+                    yield replace_model(block, upstream_model, public)  # the common case
+                    continue
                 out: list[bytes] = []
-                for event in buffer.feed(data):
+                for event in block.split(b"\n\n")[:-1]:
                     if event.startswith((b"data: [DONE]", b"data:[DONE]")):
                         if out:
                             yield b"".join(out)
@@ -167,6 +173,13 @@ class OpenAIProvider(BaseProvider):
             raise UpstreamError("The upstream connection broke mid-stream.") from exc
         for event in buffer.flush():
             yield event + b"\n\n"
+
+
+def _notable(block: bytes) -> bool:
+    """Whether some event in ``block`` needs a closer look: the end, usage, or an error."""
+    return (
+        b"[DONE]" in block or b'"usage":{' in block or b'"usage": {' in block or b'"error"' in block
+    )
 
 
 def _parse(event: bytes) -> _Chunk | None:

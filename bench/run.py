@@ -1,0 +1,181 @@
+"""``nox -s bench``: plugboard against the bare upstream, in one run, on this machine.
+
+Layout on a 2-core machine: the gateway (one worker) alone on core 0; the fake upstream and
+the load generator (wrk) on core 1. Every figure is measured twice — straight to the upstream,
+then through plugboard — so the difference is what plugboard adds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+HERE = Path(__file__).parent
+MASTER = "sk-bench-master-key-0123456789"
+BODY = '{"model":"bench","messages":[{"role":"user","content":"Hello there, how are you?"}]}'
+STREAM_BODY = BODY[:-1] + ',"stream":true}'
+GATEWAY_CORE, LOAD_CORE = "0", "1"
+
+
+def taskset(core: str) -> list[str]:
+    return ["taskset", "-c", core] if shutil.which("taskset") and os.cpu_count() != 1 else []
+
+
+def wait_http(url: str, timeout: float = 20.0) -> float:
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return time.perf_counter() - started
+        except httpx.TransportError:
+            pass
+        time.sleep(0.01)
+    raise TimeoutError(url)
+
+
+def wrk(url: str, body: str, connections: int, seconds: int, path: Path) -> dict[str, float]:
+    script = path / f"wrk-{abs(hash(body))}.lua"
+    script.write_text(
+        'wrk.method = "POST"\n'
+        f"wrk.body = [[{body}]]\n"
+        'wrk.headers["Content-Type"] = "application/json"\n'
+        f'wrk.headers["Authorization"] = "Bearer {MASTER}"\n'
+    )
+    out = subprocess.run(
+        [*taskset(LOAD_CORE), "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency",
+         "-s", str(script), url],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])  # type: ignore[index]
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if non2xx:
+        raise RuntimeError(f"wrk saw {non2xx[1]} error answers from {url}:\n{out}")
+
+    def percentile(p: str) -> float:
+        value, unit = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+        return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+
+    return {"rps": rps, "p50": percentile("50"), "p99": percentile("99")}
+
+
+async def _stream_timings(host: str, port: int, path: str, count: int) -> tuple[list[float],
+                                                                                  list[float]]:
+    reader, writer = await asyncio.open_connection(host, port)
+    request = (f"POST {path} HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/json\r\n"
+               f"authorization: Bearer {MASTER}\r\ncontent-length: {len(STREAM_BODY)}\r\n\r\n"
+               f"{STREAM_BODY}").encode()
+    firsts, totals = [], []
+    for _ in range(count):
+        started = time.perf_counter()
+        writer.write(request)
+        seen = b""
+        first = None
+        while not seen.endswith(b"0\r\n\r\n") or b"[DONE]" not in seen:
+            data = await reader.read(65536)
+            if not data:
+                raise ConnectionError("closed mid-stream")
+            if first is None and b"data:" in data:
+                first = time.perf_counter()
+            seen += data
+        totals.append((time.perf_counter() - started) * 1e3)
+        firsts.append(((first or time.perf_counter()) - started) * 1e3)
+    writer.close()
+    return firsts, totals
+
+
+def stream_timings(port: int, path: str, count: int) -> dict[str, float]:
+    firsts, totals = asyncio.run(_stream_timings("127.0.0.1", port, path, count))
+    firsts, totals = firsts[count // 10:], totals[count // 10:]  # drop warm-up
+    q = statistics.quantiles
+    return {"ttfc_p50": statistics.median(firsts), "ttfc_p99": q(firsts, n=100)[98],
+            "total_p50": statistics.median(totals), "total_p99": q(totals, n=100)[98]}
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=8, help="per wrk run")
+    parser.add_argument("--streams", type=int, default=400, help="streams timed per target")
+    parser.add_argument("--extra-config", default="", help="TOML appended to the gateway config")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is needed: apt-get install -y wrk")
+    work = Path(tempfile.mkdtemp(prefix="plugboard-bench-"))
+    up_port, gw_port = 4711, 4712
+    config = work / "bench.toml"
+    config.write_text(
+        f'[server]\ndatabase = "{work / "bench.db"}"\nlog_level = "warning"\n\n'
+        f'[[providers]]\nname = "up"\ntype = "openai"\nbase_url = "http://127.0.0.1:{up_port}/v1"\n'
+        'api_key = "sk-upstream"\n\n'
+        '[[models]]\nname = "bench"\nprovider = "up"\nupstream_model = "gpt-4o-mini"\n'
+        + args.extra_config
+    )
+    env = {**os.environ, "PLUGBOARD_MASTER_KEY": MASTER}
+    upstream = subprocess.Popen([*taskset(LOAD_CORE), sys.executable, str(HERE / "upstream.py"),
+                                 "--port", str(up_port)], stdout=subprocess.DEVNULL)
+    started = time.perf_counter()
+    gateway = subprocess.Popen(
+        [*taskset(GATEWAY_CORE), sys.executable, "-m", "plugboard.cli", "serve",
+         "--config", str(config), "--port", str(gw_port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{gw_port}/health/ready")
+        startup = time.perf_counter() - started
+        time.sleep(0.5)
+        idle = rss_mb(gateway.pid)
+        up_url = f"http://127.0.0.1:{up_port}/v1/chat/completions"
+        gw_url = f"http://127.0.0.1:{gw_port}/v1/chat/completions"
+        rows = []
+        for name, body in (("non-streaming", BODY), ("streaming (20 chunks)", STREAM_BODY)):
+            for conns in (1, 16):
+                direct = wrk(up_url, body, conns, args.seconds, work)
+                through = wrk(gw_url, body, conns, args.seconds, work)
+                rows.append((name, conns, direct, through))
+        direct_s = stream_timings(up_port, "/v1/chat/completions", args.streams)
+        through_s = stream_timings(gw_port, "/v1/chat/completions", args.streams)
+        busy = rss_mb(gateway.pid)
+    finally:
+        gateway.terminate()
+        upstream.terminate()
+        gateway.wait(30)
+        upstream.wait(30)
+        shutil.rmtree(work, ignore_errors=True)
+
+    print(f"\nplugboard {sys.version.split()[0]}, {os.cpu_count()} cores; gateway on core "
+          f"{GATEWAY_CORE}, upstream + wrk on core {LOAD_CORE}; {args.seconds} s per run\n")
+    print("| workload | conns | upstream req/s | plugboard req/s | upstream p50 / p99 ms "
+          "| plugboard p50 / p99 ms | added p50 ms |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name, conns, d, t in rows:
+        print(f"| {name} | {conns} | {d['rps']:,.0f} | {t['rps']:,.0f} | {d['p50']:.2f} / "
+              f"{d['p99']:.2f} | {t['p50']:.2f} / {t['p99']:.2f} | {t['p50'] - d['p50']:.2f} |")
+    print("\n| stream, 1 connection | upstream p50 / p99 ms | plugboard p50 / p99 ms | added p50 ms |")
+    print("|---|---:|---:|---:|")
+    for label, key in (("time to first chunk", "ttfc"), ("20-chunk stream total", "total")):
+        d50, d99 = direct_s[f"{key}_p50"], direct_s[f"{key}_p99"]
+        t50, t99 = through_s[f"{key}_p50"], through_s[f"{key}_p99"]
+        print(f"| {label} | {d50:.2f} / {d99:.2f} | {t50:.2f} / {t99:.2f} | {t50 - d50:.2f} |")
+    print(f"\nstart-up to ready: {startup:.2f} s; worker RSS idle {idle:.0f} MB, "
+          f"after the runs {busy:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
