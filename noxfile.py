@@ -40,3 +40,15 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict on core."""
     session.install("mypy>=1.13", "-e", "core")
     session.run("mypy")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """plugboard vs. the bare upstream, one run: throughput, latency, streaming, memory.
+
+    Needs ``wrk`` (``apt-get install -y wrk``). Only runtime dependencies are installed, as a
+    deployment would have them. Extra arguments go to ``bench/run.py``.
+    """
+    _install_workspace(session)
+    session.install("httpx")
+    session.run("python", "bench/run.py", *session.posargs)

@@ -79,10 +79,15 @@ def _has(module: str) -> bool:
     return True
 
 
-def run(settings: Settings, config_path: str | None, overrides: dict[str, Any]) -> None:
+def run(
+    settings: Settings,
+    config_path: str | None,
+    overrides: dict[str, Any],
+    manager: PluginManager | None = None,
+) -> None:
     """Serve until SIGTERM/SIGINT; in-flight requests and streams finish first."""
     if settings.server.workers == 1:
-        app = create_app(settings)
+        app = create_app(settings, manager=manager)
         app.on_startup.append(_freeze_gc)
         server = uvicorn.Server(_uvicorn_config(app, settings))
         server.run()

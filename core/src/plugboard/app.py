@@ -94,15 +94,18 @@ class PlugboardApp(Litestar):
 def create_app(
     settings: Settings | None = None,
     plugins: Sequence[object] | None = None,
+    *,
+    manager: PluginManager | None = None,
 ) -> Litestar:
     """Build the gateway app.
 
     :param settings: the configuration; defaults to the embedded default.
     :param plugins: plugin modules or objects to register instead of the installed entry
         points (the built-in plugins are always registered unless disabled by name).
+    :param manager: a plugin manager already built from ``settings`` (the CLI's).
     """
     settings = settings or Settings()
-    manager = PluginManager.build(settings.plugins, plugins)
+    manager = manager or PluginManager.build(settings.plugins, plugins)
     gateway = Gateway(settings, manager)
     handlers: list[Any] = [
         *openai_routes(gateway),

@@ -109,7 +109,7 @@ def serve(
             "      -H 'Content-Type: application/json' \\\n"
             """      -d '{"model": "echo", "messages": [{"role": "user", "content": "hi"}]}'\n"""
         )
-    _server.run(settings, config, overrides)
+    _server.run(settings, config, overrides, manager)
 
 
 @cli.command("plugins")
@@ -141,10 +141,12 @@ _add_admin_commands()
 
 def main() -> None:
     settings: Settings | None = None
-    try:
-        settings = load_settings(None)
-    except ConfigError:
-        pass  # reported by the command that reads it
+    words = [arg for arg in sys.argv[1:] if not arg.startswith("-")]
+    if not words or words[0] not in cli.commands:  # maybe a plugin's command: load plugins
+        try:
+            settings = load_settings(None)
+        except ConfigError:
+            pass  # reported by the command that reads it
     if settings is not None:
         try:
             PluginManager.build(settings.plugins).register_commands(cli)
