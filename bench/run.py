@@ -53,9 +53,20 @@ def wrk(url: str, body: str, connections: int, seconds: int, path: Path) -> dict
         f'wrk.headers["Authorization"] = "Bearer {MASTER}"\n'
     )
     out = subprocess.run(
-        [*taskset(LOAD_CORE), "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency",
-         "-s", str(script), url],
-        capture_output=True, text=True, check=True,
+        [
+            *taskset(LOAD_CORE),
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            str(script),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])  # type: ignore[index]
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
@@ -69,12 +80,15 @@ def wrk(url: str, body: str, connections: int, seconds: int, path: Path) -> dict
     return {"rps": rps, "p50": percentile("50"), "p99": percentile("99")}
 
 
-async def _stream_timings(host: str, port: int, path: str, count: int) -> tuple[list[float],
-                                                                                  list[float]]:
+async def _stream_timings(
+    host: str, port: int, path: str, count: int
+) -> tuple[list[float], list[float]]:
     reader, writer = await asyncio.open_connection(host, port)
-    request = (f"POST {path} HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/json\r\n"
-               f"authorization: Bearer {MASTER}\r\ncontent-length: {len(STREAM_BODY)}\r\n\r\n"
-               f"{STREAM_BODY}").encode()
+    request = (
+        f"POST {path} HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/json\r\n"
+        f"authorization: Bearer {MASTER}\r\ncontent-length: {len(STREAM_BODY)}\r\n\r\n"
+        f"{STREAM_BODY}"
+    ).encode()
     firsts, totals = [], []
     for _ in range(count):
         started = time.perf_counter()
@@ -96,10 +110,14 @@ async def _stream_timings(host: str, port: int, path: str, count: int) -> tuple[
 
 def stream_timings(port: int, path: str, count: int) -> dict[str, float]:
     firsts, totals = asyncio.run(_stream_timings("127.0.0.1", port, path, count))
-    firsts, totals = firsts[count // 10:], totals[count // 10:]  # drop warm-up
+    firsts, totals = firsts[count // 10 :], totals[count // 10 :]  # drop warm-up
     q = statistics.quantiles
-    return {"ttfc_p50": statistics.median(firsts), "ttfc_p99": q(firsts, n=100)[98],
-            "total_p50": statistics.median(totals), "total_p99": q(totals, n=100)[98]}
+    return {
+        "ttfc_p50": statistics.median(firsts),
+        "ttfc_p99": q(firsts, n=100)[98],
+        "total_p50": statistics.median(totals),
+        "total_p99": q(totals, n=100)[98],
+    }
 
 
 def rss_mb(pid: int) -> float:
@@ -109,72 +127,131 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def start_gateway(
+    work: Path, port: int, up_port: int, server_extra: str = "", extra: str = ""
+) -> tuple[subprocess.Popen[bytes], float]:
+    config = work / f"bench-{port}.toml"
+    config.write_text(
+        f'[server]\ndatabase = "{work / f"bench-{port}.db"}"\nlog_level = "warning"\n'
+        f"{server_extra}\n\n"
+        f'[[providers]]\nname = "up"\ntype = "openai"\n'
+        f'base_url = "http://127.0.0.1:{up_port}/v1"\napi_key = "sk-upstream"\n\n'
+        '[[models]]\nname = "bench"\nprovider = "up"\nupstream_model = "gpt-4o-mini"\n' + extra
+    )
+    env = {**os.environ, "PLUGBOARD_MASTER_KEY": MASTER}
+    started = time.perf_counter()
+    gateway = subprocess.Popen(
+        [
+            *taskset(GATEWAY_CORE),
+            sys.executable,
+            "-m",
+            "plugboard.cli",
+            "serve",
+            "--config",
+            str(config),
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/health/ready")
+    except BaseException:
+        gateway.kill()
+        raise
+    return gateway, time.perf_counter() - started
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    process.wait(30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=8, help="per wrk run")
     parser.add_argument("--streams", type=int, default=400, help="streams timed per target")
-    parser.add_argument("--extra-config", default="", help="TOML appended to the gateway config")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install -y wrk")
     work = Path(tempfile.mkdtemp(prefix="plugboard-bench-"))
     up_port, gw_port = 4711, 4712
-    config = work / "bench.toml"
-    config.write_text(
-        f'[server]\ndatabase = "{work / "bench.db"}"\nlog_level = "warning"\n\n'
-        f'[[providers]]\nname = "up"\ntype = "openai"\nbase_url = "http://127.0.0.1:{up_port}/v1"\n'
-        'api_key = "sk-upstream"\n\n'
-        '[[models]]\nname = "bench"\nprovider = "up"\nupstream_model = "gpt-4o-mini"\n'
-        + args.extra_config
+    upstream = subprocess.Popen(
+        [*taskset(LOAD_CORE), sys.executable, str(HERE / "upstream.py"), "--port", str(up_port)],
+        stdout=subprocess.DEVNULL,
     )
-    env = {**os.environ, "PLUGBOARD_MASTER_KEY": MASTER}
-    upstream = subprocess.Popen([*taskset(LOAD_CORE), sys.executable, str(HERE / "upstream.py"),
-                                 "--port", str(up_port)], stdout=subprocess.DEVNULL)
-    started = time.perf_counter()
-    gateway = subprocess.Popen(
-        [*taskset(GATEWAY_CORE), sys.executable, "-m", "plugboard.cli", "serve",
-         "--config", str(config), "--port", str(gw_port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    up_url = f"http://127.0.0.1:{up_port}/v1/chat/completions"
+    gw_url = f"http://127.0.0.1:{gw_port}/v1/chat/completions"
+    transports = []
     try:
-        wait_http(f"http://127.0.0.1:{gw_port}/health/ready")
-        startup = time.perf_counter() - started
-        time.sleep(0.5)
-        idle = rss_mb(gateway.pid)
-        up_url = f"http://127.0.0.1:{up_port}/v1/chat/completions"
-        gw_url = f"http://127.0.0.1:{gw_port}/v1/chat/completions"
-        rows = []
-        for name, body in (("non-streaming", BODY), ("streaming (20 chunks)", STREAM_BODY)):
-            for conns in (1, 16):
-                direct = wrk(up_url, body, conns, args.seconds, work)
-                through = wrk(gw_url, body, conns, args.seconds, work)
-                rows.append((name, conns, direct, through))
-        direct_s = stream_timings(up_port, "/v1/chat/completions", args.streams)
-        through_s = stream_timings(gw_port, "/v1/chat/completions", args.streams)
-        busy = rss_mb(gateway.pid)
+        gateway, startup = start_gateway(work, gw_port, up_port)
+        try:
+            time.sleep(0.5)
+            idle = rss_mb(gateway.pid)
+            rows = []
+            for name, body in (("non-streaming", BODY), ("streaming (20 chunks)", STREAM_BODY)):
+                for conns in (1, 16):
+                    direct = wrk(up_url, body, conns, args.seconds, work)
+                    through = wrk(gw_url, body, conns, args.seconds, work)
+                    rows.append((name, conns, direct, through))
+            direct_s = stream_timings(up_port, "/v1/chat/completions", args.streams)
+            through_s = stream_timings(gw_port, "/v1/chat/completions", args.streams)
+            busy = rss_mb(gateway.pid)
+            transports.append(("aiohttp (default)", rows[1][3]))
+        finally:
+            stop(gateway)
+        gateway, _ = start_gateway(work, gw_port + 1, up_port, 'http_transport = "httpx"')
+        try:
+            transports.append(
+                (
+                    "httpx's own pool",
+                    wrk(
+                        f"http://127.0.0.1:{gw_port + 1}/v1/chat/completions",
+                        BODY,
+                        16,
+                        args.seconds,
+                        work,
+                    ),
+                )
+            )
+        finally:
+            stop(gateway)
     finally:
-        gateway.terminate()
-        upstream.terminate()
-        gateway.wait(30)
-        upstream.wait(30)
+        stop(upstream)
         shutil.rmtree(work, ignore_errors=True)
 
-    print(f"\nplugboard {sys.version.split()[0]}, {os.cpu_count()} cores; gateway on core "
-          f"{GATEWAY_CORE}, upstream + wrk on core {LOAD_CORE}; {args.seconds} s per run\n")
-    print("| workload | conns | upstream req/s | plugboard req/s | upstream p50 / p99 ms "
-          "| plugboard p50 / p99 ms | added p50 ms |")
+    print(
+        f"\nPython {sys.version.split()[0]}, {os.cpu_count()} cores; gateway (1 worker) on "
+        f"core {GATEWAY_CORE}, upstream + wrk on core {LOAD_CORE}; {args.seconds} s per run\n"
+    )
+    print(
+        "| workload | conns | upstream req/s | plugboard req/s | upstream p50 / p99 ms "
+        "| plugboard p50 / p99 ms | added p50 ms |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|")
     for name, conns, d, t in rows:
-        print(f"| {name} | {conns} | {d['rps']:,.0f} | {t['rps']:,.0f} | {d['p50']:.2f} / "
-              f"{d['p99']:.2f} | {t['p50']:.2f} / {t['p99']:.2f} | {t['p50'] - d['p50']:.2f} |")
-    print("\n| stream, 1 connection | upstream p50 / p99 ms | plugboard p50 / p99 ms | added p50 ms |")
+        print(
+            f"| {name} | {conns} | {d['rps']:,.0f} | {t['rps']:,.0f} | {d['p50']:.2f} / "
+            f"{d['p99']:.2f} | {t['p50']:.2f} / {t['p99']:.2f} | {t['p50'] - d['p50']:.2f} |"
+        )
+    print(
+        "\n| stream, 1 connection | upstream p50 / p99 ms | plugboard p50 / p99 ms | added p50 ms |"
+    )
     print("|---|---:|---:|---:|")
     for label, key in (("time to first chunk", "ttfc"), ("20-chunk stream total", "total")):
         d50, d99 = direct_s[f"{key}_p50"], direct_s[f"{key}_p99"]
         t50, t99 = through_s[f"{key}_p50"], through_s[f"{key}_p99"]
         print(f"| {label} | {d50:.2f} / {d99:.2f} | {t50:.2f} / {t99:.2f} | {t50 - d50:.2f} |")
-    print(f"\nstart-up to ready: {startup:.2f} s; worker RSS idle {idle:.0f} MB, "
-          f"after the runs {busy:.0f} MB")
+    print("\n| upstream transport (non-streaming, 16 conns) | req/s | p50 / p99 ms |")
+    print("|---|---:|---:|")
+    for label, figures in transports:
+        print(f"| {label} | {figures['rps']:,.0f} | {figures['p50']:.2f} / {figures['p99']:.2f} |")
+    print(
+        f"\nstart-up to ready: {startup:.2f} s; worker RSS idle {idle:.0f} MB, "
+        f"after the runs {busy:.0f} MB"
+    )
 
 
 if __name__ == "__main__":

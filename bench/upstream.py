@@ -13,23 +13,46 @@ import msgspec
 
 CHUNKS = 20
 
-_ANSWER = msgspec.json.encode({
-    "id": "chatcmpl-bench", "object": "chat.completion", "created": 1700000000,
-    "model": "gpt-4o-mini",
-    "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello! How can I help?",
-                                         "refusal": None},
-                 "logprobs": None, "finish_reason": "stop"}],
-    "usage": {"prompt_tokens": 12, "completion_tokens": 7, "total_tokens": 19,
-              "prompt_tokens_details": {"cached_tokens": 0}},
-    "system_fingerprint": "fp_bench",
-})
-RESPONSE = (b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
-            + str(len(_ANSWER)).encode() + b"\r\n\r\n" + _ANSWER)
+_ANSWER = msgspec.json.encode(
+    {
+        "id": "chatcmpl-bench",
+        "object": "chat.completion",
+        "created": 1700000000,
+        "model": "gpt-4o-mini",
+        "choices": [
+            {
+                "index": 0,
+                "message": {
+                    "role": "assistant",
+                    "content": "Hello! How can I help?",
+                    "refusal": None,
+                },
+                "logprobs": None,
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {
+            "prompt_tokens": 12,
+            "completion_tokens": 7,
+            "total_tokens": 19,
+            "prompt_tokens_details": {"cached_tokens": 0},
+        },
+        "system_fingerprint": "fp_bench",
+    }
+)
+RESPONSE = (
+    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
+    + str(len(_ANSWER)).encode()
+    + b"\r\n\r\n"
+    + _ANSWER
+)
 
 
 def _chunk(delta: dict[str, object], finish: str | None = None, usage: bool = False) -> bytes:
     body: dict[str, object] = {
-        "id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1700000000,
+        "id": "chatcmpl-bench",
+        "object": "chat.completion.chunk",
+        "created": 1700000000,
         "model": "gpt-4o-mini",
         "choices": [] if usage else [{"index": 0, "delta": delta, "finish_reason": finish}],
     }
@@ -39,16 +62,16 @@ def _chunk(delta: dict[str, object], finish: str | None = None, usage: bool = Fa
     return hex(len(data))[2:].encode() + b"\r\n" + data + b"\r\n"
 
 
-STREAM_HEAD = (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
-               b"transfer-encoding: chunked\r\n\r\n")
+STREAM_HEAD = (
+    b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+)
 STREAM_FIRST = _chunk({"role": "assistant", "content": ""})
 STREAM_REST = [_chunk({"content": f" word{i}"}) for i in range(CHUNKS - 2)]
 STREAM_END = _chunk({}, "stop") + _chunk({}, usage=True) + b"e\r\ndata: [DONE]\n\n\r\n0\r\n\r\n"
 
 
 class Upstream(asyncio.Protocol):
-    def __init__(self, interval: float) -> None:
-        self.interval = interval
+    def __init__(self) -> None:
         self.buffer = b""
         self.transport: asyncio.Transport | None = None
 
@@ -68,31 +91,19 @@ class Upstream(asyncio.Protocol):
             end = head_end + 4 + length
             if len(self.buffer) < end:
                 return
-            body, self.buffer = self.buffer[head_end + 4:end], self.buffer[end:]
+            body, self.buffer = self.buffer[head_end + 4 : end], self.buffer[end:]
             assert self.transport is not None
             if b'"stream":true' in body or b'"stream": true' in body:
-                if self.interval:
-                    asyncio.ensure_future(self._stream_slowly())
-                else:
-                    self.transport.write(STREAM_HEAD + STREAM_FIRST + b"".join(STREAM_REST)
-                                         + STREAM_END)
+                self.transport.write(
+                    STREAM_HEAD + STREAM_FIRST + b"".join(STREAM_REST) + STREAM_END
+                )
             else:
                 self.transport.write(RESPONSE)
 
-    async def _stream_slowly(self) -> None:
-        assert self.transport is not None
-        self.transport.write(STREAM_HEAD + STREAM_FIRST)
-        for chunk in STREAM_REST:
-            await asyncio.sleep(self.interval)
-            self.transport.write(chunk)
-        await asyncio.sleep(self.interval)
-        self.transport.write(STREAM_END)
 
-
-async def main(port: int, interval: float) -> None:
+async def main(port: int) -> None:
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: Upstream(interval), "127.0.0.1", port,
-                                      backlog=4096)
+    server = await loop.create_server(Upstream, "127.0.0.1", port, backlog=4096)
     print(f"bench upstream on 127.0.0.1:{port}", flush=True)
     async with server:
         await server.serve_forever()
@@ -101,8 +112,9 @@ async def main(port: int, interval: float) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=4011)
-    parser.add_argument("--interval", type=float, default=0.0,
-                        help="seconds between stream chunks (0: all at once)")
+    parser.add_argument(
+        "--interval", type=float, default=0.0, help="seconds between stream chunks (0: all at once)"
+    )
     args = parser.parse_args()
     try:
         import uvloop
@@ -110,4 +122,4 @@ if __name__ == "__main__":
         uvloop.install()
     except ImportError:
         pass
-    asyncio.run(main(args.port, args.interval))
+    asyncio.run(main(args.port))

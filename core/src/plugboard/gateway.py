@@ -296,7 +296,7 @@ class Gateway:
             api_key = self.provider_secret(record)
         settings = msgspec.structs.replace(record.settings, api_key=api_key)
         options = self.adapter_options(settings, f"provider {record.name!r}")
-        ctx = ProviderContext(settings, options)
+        ctx = ProviderContext(settings, options, self.settings.server.http_transport)
         provider = self.adapters[record.type].factory(ctx)
         return _LiveProvider(record, provider, ctx)
 

@@ -32,17 +32,26 @@ class UpstreamClient:
         timeout: float = 600.0,
         connect_timeout: float = 10.0,
         max_connections: int = 100,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transport: httpx.AsyncBaseTransport | str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.headers = httpx.Headers(headers or {})
         self._timeout = httpx.Timeout(timeout, connect=connect_timeout)
         self._extensions = {"timeout": self._timeout.as_dict()}
-        self._transport = transport or AiohttpTransport(
-            max_connections=max_connections,
-            connect_timeout=connect_timeout,
-            read_timeout=timeout,
-        )
+        if transport is None or transport == "aiohttp":
+            transport = AiohttpTransport(
+                max_connections=max_connections,
+                connect_timeout=connect_timeout,
+                read_timeout=timeout,
+            )
+        elif transport == "httpx":  # httpx's own pool: slower, but HTTP/2 and proxies
+            limits = httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            )
+            transport = httpx.AsyncHTTPTransport(limits=limits)
+        elif isinstance(transport, str):
+            raise ValueError(f"unknown transport {transport!r} (use aiohttp or httpx)")
+        self._transport = transport
         self._client: httpx.AsyncClient | None = None
         self._urls: dict[str, httpx.URL] = {}
 

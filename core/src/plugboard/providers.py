@@ -35,8 +35,10 @@ class ProviderContext:
         self,
         settings: ProviderSettings,
         options: Any,
+        transport: str = "aiohttp",
     ) -> None:
         self.settings = settings
+        self.transport = transport
         self.options = options
         self.name = settings.name
         self.log = logging.getLogger(f"plugboard.provider.{settings.name}")
@@ -61,6 +63,7 @@ class ProviderContext:
                 timeout=settings.timeout,
                 connect_timeout=settings.connect_timeout,
                 max_connections=settings.max_connections,
+                transport=self.transport,
             )
         return self._http
 

@@ -11,7 +11,7 @@ import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -54,6 +54,9 @@ class ServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Largest request body accepted, in bytes; larger ones get 413."""
     log_level: str = "info"
     """Logging level: debug, info, warning or error."""
+    http_transport: Literal["aiohttp", "httpx"] = "aiohttp"
+    """What carries upstream requests under the httpx API: ``aiohttp``'s pool (fastest), or
+    httpx's own (HTTP/2, proxies from the environment)."""
     graceful_timeout: int | None = None
     """Seconds to let in-flight requests finish on shutdown; ``None`` waits for all."""
 
