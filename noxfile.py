@@ -31,14 +31,15 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     session.install("ruff>=0.8")
-    session.run("ruff", "check", "core", "plugins", "tests", "noxfile.py")
-    session.run("ruff", "format", "--check", "core", "plugins", "tests", "noxfile.py")
+    paths = ["core", "plugins", "tests", "bench", "noxfile.py"]
+    session.run("ruff", "check", *paths)
+    session.run("ruff", "format", "--check", *paths)
 
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on core."""
-    session.install("mypy>=1.13", "-e", "core")
+    session.install("mypy>=1.13", "pytest>=8.3", "openai>=1.50", "-e", "core")
     session.run("mypy")
 
 
