@@ -121,9 +121,10 @@ def chat_completion(
                 }
             )
         # redacted thinking and server tool blocks have no OpenAI counterpart
+    content = "".join(texts)
     message: dict[str, Any] = {
         "role": "assistant",
-        "content": "".join(texts) if texts or not calls else None,
+        "content": None if calls and not content else content,
         "refusal": None,
     }
     if reasoning:

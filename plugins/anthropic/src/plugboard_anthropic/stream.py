@@ -1,11 +1,16 @@
 """Messages API stream events → OpenAI ``chat.completion.chunk`` events.
 
-``message_start`` opens the answer (the ``role`` chunk); each content block is followed by
-its index: text deltas become ``content``, thinking deltas ``reasoning_content``, and every
-``tool_use`` block one OpenAI tool call, numbered in order of appearance, whose first delta
-carries ``id``, ``type`` and ``name`` and whose ``input_json_delta`` fragments are sent on as
-``arguments`` as they come. ``message_delta`` holds the stop reason and cumulative usage;
-``message_stop`` closes the answer with the finish chunk and, if asked for, the usage chunk.
+Each content block is followed by its index: text deltas become ``content``, thinking deltas
+``reasoning_content``, and every ``tool_use`` block one OpenAI tool call, numbered in order of
+appearance, whose first delta carries ``id``, ``type`` and ``name`` and whose
+``input_json_delta`` fragments are sent on as ``arguments`` as they come. ``message_delta``
+holds the stop reason and cumulative usage; ``message_stop`` closes the answer with the
+finish chunk and, if asked for, the usage chunk.
+
+The answer opens as OpenAI's do: before text, a ``role`` chunk with ``content: ""``; before a
+tool call (or reasoning), ``role`` and ``content: null`` in that first delta. So the openai
+SDK rebuilds ``content`` exactly as the whole answer has it: text, else ``null`` when there
+are tool calls, else ``""``.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["StreamTranslator", "relay"]
 
 _TEXT, _THINKING, _TOOL, _JSON = "text", "thinking", "tool", "json"
+_OPEN_TEXT = {"role": "assistant", "content": "", "refusal": None}
 
 
 class _Block:
@@ -54,6 +60,8 @@ class StreamTranslator:
         self.tool_calls = 0
         self.stop_reason: str | None = None
         self.native_usage = wire.Usage()
+        self.opened = False
+        self.has_content = False
         self.done = False
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
@@ -67,6 +75,17 @@ class StreamTranslator:
         if self.wants_usage:
             chunk["usage"] = None  # as OpenAI writes it on every chunk but the last
         return encode_event(chunk)
+
+    def _emit(self, delta: dict[str, Any], text: bool = False) -> list[bytes]:
+        """``delta``, preceded by (or, for tool calls and reasoning, holding) the role."""
+        if text:
+            self.has_content = True
+        if self.opened:
+            return [self._chunk(delta)]
+        self.opened = True
+        if text:
+            return [self._chunk(_OPEN_TEXT), self._chunk(delta)]
+        return [self._chunk({"role": "assistant", "content": None, **delta, "refusal": None})]
 
     def _count(self, native: wire.Usage | None) -> None:
         if native is None:
@@ -105,7 +124,7 @@ class StreamTranslator:
         self._count(message.usage)
         if message.stop_reason is not None:
             self.stop_reason = message.stop_reason
-        out = [self._chunk({"role": "assistant", "content": "", "refusal": None})]
+        out: list[bytes] = []
         # A continued turn may arrive with finished blocks already in place.
         for index, block in enumerate(message.content):
             out += self._start(-1 - index, block)
@@ -117,10 +136,10 @@ class StreamTranslator:
         kind = block.type
         if kind == "text":
             self.blocks[key] = _Block(_TEXT)
-            return [self._chunk({"content": block.text})] if block.text else []
+            return self._emit({"content": block.text}, text=True) if block.text else []
         if kind == "thinking":
             self.blocks[key] = _Block(_THINKING)
-            return [self._chunk({"reasoning_content": block.thinking})] if block.thinking else []
+            return self._emit({"reasoning_content": block.thinking}) if block.thinking else []
         if kind != "tool_use":
             return []  # redacted thinking, server tools: nothing OpenAI can show
         arguments = tool_arguments(block.input)
@@ -128,7 +147,7 @@ class StreamTranslator:
             arguments = ""  # the usual empty start; the deltas bring the arguments
         if self.json_tool is not None and block.name == self.json_tool:
             self.blocks[key] = _Block(_JSON, has_arguments=bool(arguments))
-            return [self._chunk({"content": arguments})] if arguments else []
+            return self._emit({"content": arguments}, text=True) if arguments else []
         tool_index = self.tool_calls
         self.tool_calls += 1
         self.blocks[key] = _Block(_TOOL, tool_index, bool(arguments))
@@ -138,7 +157,7 @@ class StreamTranslator:
             "type": "function",
             "function": {"name": block.name, "arguments": arguments},
         }
-        return [self._chunk({"tool_calls": [call]})]
+        return self._emit({"tool_calls": [call]})
 
     def _delta(self, index: int | None, delta: wire.Delta | None) -> list[bytes]:
         block = self.blocks.get(-1 if index is None else index)
@@ -146,16 +165,16 @@ class StreamTranslator:
             return []
         kind = delta.type
         if kind == "text_delta" and delta.text:
-            return [self._chunk({"content": delta.text})]
+            return self._emit({"content": delta.text}, text=True)
         if kind == "thinking_delta" and delta.thinking:
-            return [self._chunk({"reasoning_content": delta.thinking})]
+            return self._emit({"reasoning_content": delta.thinking})
         if kind == "input_json_delta" and delta.partial_json:
             block.has_arguments = True
             if block.kind == _JSON:
-                return [self._chunk({"content": delta.partial_json})]
+                return self._emit({"content": delta.partial_json}, text=True)
             if block.kind == _TOOL:
                 call = {"index": block.tool_index, "function": {"arguments": delta.partial_json}}
-                return [self._chunk({"tool_calls": [call]})]
+                return self._emit({"tool_calls": [call]})
         return []  # signature and citation deltas have no OpenAI counterpart
 
     def _stop(self, index: int | None) -> list[bytes]:
@@ -165,17 +184,23 @@ class StreamTranslator:
         # A call without arguments streams none; the whole answer says `{}`.
         block.has_arguments = True
         if block.kind == _JSON:
-            return [self._chunk({"content": "{}"})]
+            return self._emit({"content": "{}"}, text=True)
         if block.kind == _TOOL:
             call = {"index": block.tool_index, "function": {"arguments": "{}"}}
-            return [self._chunk({"tool_calls": [call]})]
+            return self._emit({"tool_calls": [call]})
         return []
 
     def _finish(self) -> list[bytes]:
         self.done = True
         counted = usage(self.native_usage)
         self.stream.usage = counted
-        out = [self._chunk({}, finish_reason(self.stop_reason, self.tool_calls > 0))]
+        out: list[bytes] = []
+        if not self.opened:  # an empty answer
+            self.opened = self.has_content = True
+            out.append(self._chunk(_OPEN_TEXT))
+        elif not self.has_content and not self.tool_calls:  # reasoning, and nothing else
+            out += self._emit({"content": ""}, text=True)
+        out.append(self._chunk({}, finish_reason(self.stop_reason, self.tool_calls > 0)))
         if self.wants_usage:
             out.append(
                 encode_event(
