@@ -90,7 +90,8 @@ def error_reply(
 
 
 def event(data: dict[str, Any]) -> bytes:
-    return b"event: " + data["type"].encode() + b"\ndata: " + _encode(data) + b"\n\n"
+    kind: str = data["type"]
+    return b"event: " + kind.encode() + b"\ndata: " + _encode(data) + b"\n\n"
 
 
 def stream_reply(events: list[dict[str, Any]], **kwargs: Any) -> Reply:
@@ -163,6 +164,69 @@ def transcript(answer: dict[str, Any], pieces: int = 3) -> list[dict[str, Any]]:
     )
     events.append({"type": "message_stop"})
     return events
+
+
+# --- hand-written transcripts ------------------------------------------------------------
+
+MSG_ID = "msg_1nZdL29xx5MUA1yADyHTEsnR8uuvGzszyY"
+
+
+def start(input_tokens: int = 25, **usage: int) -> dict[str, Any]:
+    return {
+        "type": "message_start",
+        "message": {
+            "id": MSG_ID,
+            "type": "message",
+            "role": "assistant",
+            "content": [],
+            "model": MODEL,
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {"input_tokens": input_tokens, "output_tokens": 1, **usage},
+        },
+    }
+
+
+def block(index: int, content_block: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "content_block_start", "index": index, "content_block": content_block}
+
+
+def text_delta(index: int, value: str) -> dict[str, Any]:
+    return {
+        "type": "content_block_delta",
+        "index": index,
+        "delta": {"type": "text_delta", "text": value},
+    }
+
+
+def json_delta(index: int, value: str) -> dict[str, Any]:
+    return {
+        "type": "content_block_delta",
+        "index": index,
+        "delta": {"type": "input_json_delta", "partial_json": value},
+    }
+
+
+def stop(index: int) -> dict[str, Any]:
+    return {"type": "content_block_stop", "index": index}
+
+
+def tool_block(index: int, id: str, name: str) -> dict[str, Any]:
+    return block(index, {"type": "tool_use", "id": id, "name": name, "input": {}})
+
+
+def end(stop_reason: str, output_tokens: int, **delta: Any) -> list[dict[str, Any]]:
+    return [
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": stop_reason, "stop_sequence": None, **delta},
+            "usage": {"output_tokens": output_tokens},
+        },
+        {"type": "message_stop"},
+    ]
+
+
+PING = {"type": "ping"}
 
 
 class Script:

@@ -12,11 +12,11 @@ from typing import Any
 import openai
 import pytest
 from claude_cases import CASES, Case
+from claude_gateway import Upstream
 from claude_wire import json_reply, stream_reply, transcript
-from conftest import Upstream
 
 HELLO: Any = [{"role": "user", "content": "Hello"}]
-REFUSED = {
+REFUSED: dict[str, type[Exception]] = {
     "length": openai.LengthFinishReasonError,
     "content_filter": openai.ContentFilterFinishReasonError,
 }

@@ -6,8 +6,8 @@ from typing import Any
 
 import openai
 import pytest
+from claude_gateway import Upstream
 from claude_wire import error_reply, json_reply, message, text
-from conftest import Upstream
 
 from plugboard.testing import Reply
 

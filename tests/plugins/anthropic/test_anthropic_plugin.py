@@ -9,8 +9,8 @@ from typing import Any
 import msgspec
 import openai
 import pytest
+from claude_gateway import Recorder, Upstream
 from claude_wire import event, json_reply, message, stream_reply, text, transcript, usage
-from conftest import Recorder, Upstream
 
 import plugboard_anthropic
 from plugboard import (

@@ -1,5 +1,5 @@
-"""Golden requests: an OpenAI request, sent with the openai SDK, and the exact body (and path
-and headers) the Messages API receives."""
+"""Golden requests, the conversation: OpenAI messages, sent with the openai SDK, and the exact
+body (path, headers) the Messages API receives; and what cannot be translated."""
 
 from __future__ import annotations
 
@@ -7,56 +7,21 @@ from typing import Any
 
 import openai
 import pytest
-from claude_wire import json_reply, message, text
-from conftest import API_KEY, VERTEX_TOKEN, Upstream
-
-UPSTREAM_MODEL = "claude-sonnet-4-5"
-WEATHER_SCHEMA = {
-    "type": "object",
-    "properties": {"city": {"type": "string"}, "unit": {"type": "string", "enum": ["c", "f"]}},
-    "required": ["city"],
-}
-WEATHER_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Get the current weather in a city",
-        "parameters": WEATHER_SCHEMA,
-    },
-}
-NATIVE_WEATHER_TOOL = {
-    "name": "get_weather",
-    "input_schema": WEATHER_SCHEMA,
-    "description": "Get the current weather in a city",
-}
-REPORT_SCHEMA = {
-    "type": "object",
-    "properties": {"summary": {"type": "string"}, "celsius": {"type": "number"}},
-    "required": ["summary", "celsius"],
-    "additionalProperties": False,
-}
-JSON_TOOL_DESCRIPTION = "Respond with a JSON object that matches this schema."
-HELLO = [{"role": "user", "content": "Hello, Claude"}]
-NATIVE_HELLO = [{"role": "user", "content": [{"type": "text", "text": "Hello, Claude"}]}]
-PNG = (
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJ"
-    "RU5ErkJggg=="
+from claude_gateway import API_KEY, VERTEX_TOKEN, Upstream
+from claude_requests import (
+    ANT_URL,
+    HELLO,
+    NATIVE_HELLO,
+    NATIVE_WEATHER_TOOL,
+    PNG,
+    REPORT_SCHEMA,
+    WEATHER_TOOL,
+    case,
+    check,
+    native,
+    user,
 )
-ANT_URL = "https://upload.wikimedia.org/wikipedia/commons/a/a7/Camponotus_flavomarginatus_ant.jpg"
-
-
-def native(**fields: Any) -> dict[str, Any]:
-    """The body the Messages API should receive (model and max_tokens defaulted)."""
-    return {"model": UPSTREAM_MODEL, "max_tokens": 4096, **fields}
-
-
-def user(content: Any) -> dict[str, Any]:
-    return {"role": "user", "content": content}
-
-
-def case(id: str, kwargs: dict[str, Any], expected: dict[str, Any]) -> Any:
-    return pytest.param(kwargs, expected, id=id)
-
+from claude_wire import json_reply, message, text
 
 CASES = [
     case("minimal", {"messages": HELLO}, native(messages=NATIVE_HELLO)),
@@ -251,239 +216,6 @@ CASES = [
             tools=[{"name": "refresh", "input_schema": {"type": "object", "properties": {}}}],
         ),
     ),
-    case(
-        "max_completion_tokens, temperature, top_p, stop string",
-        {
-            "messages": HELLO,
-            "max_completion_tokens": 300,
-            "temperature": 0.2,
-            "top_p": 0.9,
-            "stop": "END",
-        },
-        native(
-            messages=NATIVE_HELLO,
-            max_tokens=300,
-            temperature=0.2,
-            top_p=0.9,
-            stop_sequences=["END"],
-        ),
-    ),
-    case(
-        "legacy max_tokens, stop list, temperature above 1 sent as 1",
-        {"messages": HELLO, "max_tokens": 50, "stop": ["\n\nHuman:", "END"], "temperature": 1.7},
-        native(
-            messages=NATIVE_HELLO,
-            max_tokens=50,
-            stop_sequences=["\n\nHuman:", "END"],
-            temperature=1.0,
-        ),
-    ),
-    case(
-        "fields without a Messages API meaning are never sent",
-        {
-            "messages": HELLO,
-            "seed": 7,
-            "frequency_penalty": 0.5,
-            "presence_penalty": 0.5,
-            "logprobs": True,
-            "top_logprobs": 2,
-            "logit_bias": {"50256": -100},
-            "metadata": {"session": "s1"},
-            "store": True,
-            "service_tier": "auto",
-            "n": 1,
-            "stream_options": None,
-            "extra_body": {"mystery_field": {"x": 1}},
-        },
-        native(messages=NATIVE_HELLO),
-    ),
-    case(
-        "user becomes metadata.user_id",
-        {"messages": HELLO, "user": "user-1234"},
-        native(messages=NATIVE_HELLO, metadata={"user_id": "user-1234"}),
-    ),
-    case(
-        "native top_k and thinking pass through extra_body",
-        {
-            "messages": HELLO,
-            "max_completion_tokens": 8000,
-            "extra_body": {"top_k": 5, "thinking": {"type": "enabled", "budget_tokens": 2048}},
-        },
-        native(
-            messages=NATIVE_HELLO,
-            max_tokens=8000,
-            top_k=5,
-            thinking={"type": "enabled", "budget_tokens": 2048},
-        ),
-    ),
-    case(
-        "reasoning_effort without a limit: the budget comes on top",
-        {"messages": HELLO, "reasoning_effort": "low"},
-        native(
-            messages=NATIVE_HELLO,
-            max_tokens=4096 + 2048,
-            thinking={"type": "enabled", "budget_tokens": 2048},
-        ),
-    ),
-    case(
-        "reasoning_effort within max_completion_tokens",
-        {"messages": HELLO, "reasoning_effort": "high", "max_completion_tokens": 4000},
-        native(
-            messages=NATIVE_HELLO,
-            max_tokens=4000,
-            thinking={"type": "enabled", "budget_tokens": 3999},
-        ),
-    ),
-    case(
-        "tools and tool_choice auto",
-        {"messages": HELLO, "tools": [WEATHER_TOOL], "tool_choice": "auto"},
-        native(messages=NATIVE_HELLO, tools=[NATIVE_WEATHER_TOOL], tool_choice={"type": "auto"}),
-    ),
-    case(
-        "tool_choice none",
-        {"messages": HELLO, "tools": [WEATHER_TOOL], "tool_choice": "none"},
-        native(messages=NATIVE_HELLO, tools=[NATIVE_WEATHER_TOOL], tool_choice={"type": "none"}),
-    ),
-    case(
-        "tool_choice required is any",
-        {"messages": HELLO, "tools": [WEATHER_TOOL], "tool_choice": "required"},
-        native(messages=NATIVE_HELLO, tools=[NATIVE_WEATHER_TOOL], tool_choice={"type": "any"}),
-    ),
-    case(
-        "named tool_choice, one call at a time",
-        {
-            "messages": HELLO,
-            "tools": [WEATHER_TOOL],
-            "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
-            "parallel_tool_calls": False,
-        },
-        native(
-            messages=NATIVE_HELLO,
-            tools=[NATIVE_WEATHER_TOOL],
-            tool_choice={"type": "tool", "name": "get_weather", "disable_parallel_tool_use": True},
-        ),
-    ),
-    case(
-        "parallel_tool_calls false alone",
-        {"messages": HELLO, "tools": [WEATHER_TOOL], "parallel_tool_calls": False},
-        native(
-            messages=NATIVE_HELLO,
-            tools=[NATIVE_WEATHER_TOOL],
-            tool_choice={"type": "auto", "disable_parallel_tool_use": True},
-        ),
-    ),
-    case(
-        "response_format json_schema is a forced tool",
-        {
-            "messages": HELLO,
-            "response_format": {
-                "type": "json_schema",
-                "json_schema": {"name": "weather_report", "schema": REPORT_SCHEMA, "strict": True},
-            },
-        },
-        native(
-            messages=NATIVE_HELLO,
-            tools=[
-                {
-                    "name": "weather_report",
-                    "input_schema": REPORT_SCHEMA,
-                    "description": JSON_TOOL_DESCRIPTION,
-                }
-            ],
-            tool_choice={
-                "type": "tool",
-                "name": "weather_report",
-                "disable_parallel_tool_use": True,
-            },
-        ),
-    ),
-    case(
-        "response_format json_schema next to tools: a tool call or the answer",
-        {
-            "messages": HELLO,
-            "tools": [WEATHER_TOOL],
-            "response_format": {
-                "type": "json_schema",
-                "json_schema": {
-                    "name": "weather_report",
-                    "description": "The final report",
-                    "schema": REPORT_SCHEMA,
-                },
-            },
-        },
-        native(
-            messages=NATIVE_HELLO,
-            tools=[
-                NATIVE_WEATHER_TOOL,
-                {
-                    "name": "weather_report",
-                    "input_schema": REPORT_SCHEMA,
-                    "description": "The final report",
-                },
-            ],
-            tool_choice={"type": "any"},
-        ),
-    ),
-    case(
-        "response_format json_object is a forced tool taking any object",
-        {"messages": HELLO, "response_format": {"type": "json_object"}},
-        native(
-            messages=NATIVE_HELLO,
-            tools=[
-                {
-                    "name": "json_object",
-                    "input_schema": {"type": "object"},
-                    "description": JSON_TOOL_DESCRIPTION,
-                }
-            ],
-            tool_choice={"type": "tool", "name": "json_object", "disable_parallel_tool_use": True},
-        ),
-    ),
-    case(
-        "cache_control on a part, a message and a tool is passed on",
-        {
-            "messages": [
-                {
-                    "role": "system",
-                    "content": "A long, stable system prompt.",
-                    "cache_control": {"type": "ephemeral"},
-                },
-                user(
-                    [
-                        {
-                            "type": "text",
-                            "text": "A long document",
-                            "cache_control": {"type": "ephemeral", "ttl": "1h"},
-                        },
-                        {"type": "text", "text": "Question?"},
-                    ]
-                ),
-            ],
-            "tools": [{**WEATHER_TOOL, "cache_control": {"type": "ephemeral"}}],
-        },
-        native(
-            system=[
-                {
-                    "type": "text",
-                    "text": "A long, stable system prompt.",
-                    "cache_control": {"type": "ephemeral"},
-                }
-            ],
-            messages=[
-                user(
-                    [
-                        {
-                            "type": "text",
-                            "text": "A long document",
-                            "cache_control": {"type": "ephemeral", "ttl": "1h"},
-                        },
-                        {"type": "text", "text": "Question?"},
-                    ]
-                )
-            ],
-            tools=[{**NATIVE_WEATHER_TOOL, "cache_control": {"type": "ephemeral"}}],
-        ),
-    ),
 ]
 
 
@@ -491,10 +223,7 @@ CASES = [
 def test_request_body(
     client: openai.OpenAI, upstream: Upstream, kwargs: dict[str, Any], expected: dict[str, Any]
 ) -> None:
-    upstream.add(json_reply(message([text("ok")])))
-    client.chat.completions.create(model="claude", **kwargs)
-    assert upstream.last.path == "/v1/messages"
-    assert upstream.body() == expected
+    check(client, upstream, kwargs, expected)
 
 
 def test_headers(client: openai.OpenAI, upstream: Upstream) -> None:
@@ -506,35 +235,6 @@ def test_headers(client: openai.OpenAI, upstream: Upstream) -> None:
     assert headers["content-type"] == "application/json"
     assert "authorization" not in headers
     assert "anthropic-beta" not in headers
-
-
-def test_native_structured_output_and_options(client: openai.OpenAI, upstream: Upstream) -> None:
-    upstream.add(json_reply(message([text('{"summary":"mild","celsius":18}')])))
-    client.chat.completions.create(
-        model="claude-native",
-        messages=HELLO,
-        tools=[{**WEATHER_TOOL, "function": {**WEATHER_TOOL["function"], "strict": True}}],
-        response_format={
-            "type": "json_schema",
-            "json_schema": {"name": "weather_report", "schema": REPORT_SCHEMA, "strict": True},
-        },
-    )
-    assert upstream.body() == native(
-        messages=NATIVE_HELLO,
-        max_tokens=1024,  # this provider's default_max_tokens
-        tools=[{**NATIVE_WEATHER_TOOL, "strict": True}],
-        output_config={"format": {"type": "json_schema", "schema": REPORT_SCHEMA}},
-    )
-    assert upstream.last.headers["anthropic-beta"] == "interleaved-thinking-2025-05-14"
-
-
-def test_strict_tools_need_native_structured_output(
-    client: openai.OpenAI, upstream: Upstream
-) -> None:
-    upstream.add(json_reply(message([text("ok")])))
-    strict_tool = {**WEATHER_TOOL, "function": {**WEATHER_TOOL["function"], "strict": True}}
-    client.chat.completions.create(model="claude", messages=HELLO, tools=[strict_tool])
-    assert upstream.body()["tools"] == [NATIVE_WEATHER_TOOL]
 
 
 def test_vertex_request(client: openai.OpenAI, upstream: Upstream) -> None:

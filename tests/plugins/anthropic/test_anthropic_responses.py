@@ -4,14 +4,15 @@ openai SDK."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import openai
 import pytest
 from claude_cases import CASES, Case
+from claude_gateway import Upstream
 from claude_wire import json_reply, message, text
-from conftest import Upstream
 
-HELLO = [{"role": "user", "content": "Hello"}]
+HELLO: Any = [{"role": "user", "content": "Hello"}]
 
 
 @pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())

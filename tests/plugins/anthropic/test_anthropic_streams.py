@@ -9,76 +9,29 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from claude_wire import MODEL, error_reply, stream_reply
-from conftest import Upstream
+from claude_gateway import Upstream
+from claude_wire import (
+    MSG_ID,
+    PING,
+    block,
+    end,
+    error_reply,
+    json_delta,
+    start,
+    stop,
+    stream_reply,
+    text_delta,
+    tool_block,
+)
 
 from plugboard.testing import RunningGateway
 
-HELLO = [{"role": "user", "content": "Hello"}]
-MSG_ID = "msg_1nZdL29xx5MUA1yADyHTEsnR8uuvGzszyY"
+HELLO: Any = [{"role": "user", "content": "Hello"}]
 ROLE = {"role": "assistant", "content": "", "refusal": None}
 TOOLS: Any = [
     {"type": "function", "function": {"name": n, "parameters": {"type": "object"}}}
     for n in ("get_weather", "get_time", "updateIssueList")
 ]
-
-
-def start(input_tokens: int = 25, **usage: int) -> dict[str, Any]:
-    return {
-        "type": "message_start",
-        "message": {
-            "id": MSG_ID,
-            "type": "message",
-            "role": "assistant",
-            "content": [],
-            "model": MODEL,
-            "stop_reason": None,
-            "stop_sequence": None,
-            "usage": {"input_tokens": input_tokens, "output_tokens": 1, **usage},
-        },
-    }
-
-
-def block(index: int, content_block: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "content_block_start", "index": index, "content_block": content_block}
-
-
-def text_delta(index: int, value: str) -> dict[str, Any]:
-    return {
-        "type": "content_block_delta",
-        "index": index,
-        "delta": {"type": "text_delta", "text": value},
-    }
-
-
-def json_delta(index: int, value: str) -> dict[str, Any]:
-    return {
-        "type": "content_block_delta",
-        "index": index,
-        "delta": {"type": "input_json_delta", "partial_json": value},
-    }
-
-
-def stop(index: int) -> dict[str, Any]:
-    return {"type": "content_block_stop", "index": index}
-
-
-def tool_block(index: int, id: str, name: str) -> dict[str, Any]:
-    return block(index, {"type": "tool_use", "id": id, "name": name, "input": {}})
-
-
-def end(stop_reason: str, output_tokens: int, **delta: Any) -> list[dict[str, Any]]:
-    return [
-        {
-            "type": "message_delta",
-            "delta": {"stop_reason": stop_reason, "stop_sequence": None, **delta},
-            "usage": {"output_tokens": output_tokens},
-        },
-        {"type": "message_stop"},
-    ]
-
-
-PING = {"type": "ping"}
 
 
 def opening(delta: dict[str, Any]) -> dict[str, Any]:
