@@ -3,6 +3,7 @@ the translation helpers on their own."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib.metadata
 from typing import Any
 
@@ -14,14 +15,17 @@ from claude_wire import event, json_reply, message, stream_reply, text, transcri
 
 import plugboard_anthropic
 from plugboard import (
+    ChatRequest,
     PlugboardError,
+    ProviderContext,
     ProviderError,
     RateLimited,
     ServiceUnavailable,
     UpstreamError,
     UpstreamTimeout,
 )
-from plugboard.schemas import PromptTokensDetails, Usage
+from plugboard.schemas import ChatCompletionParams, PromptTokensDetails, Usage
+from plugboard.settings import ProviderSettings
 from plugboard.testing import Reply
 from plugboard_anthropic import wire
 from plugboard_anthropic.errors import stream_error
@@ -76,6 +80,37 @@ def test_options_are_validated() -> None:
 )
 def test_vertex_endpoints(region: str, url: str) -> None:
     assert vertex_base_url(region) == url
+
+
+@pytest.mark.parametrize(
+    ("type", "options", "url"),
+    [
+        ("anthropic", {}, "https://api.anthropic.com/v1/messages"),
+        (
+            "vertex-anthropic",
+            {"project": "p-1", "region": "europe-west1"},
+            "https://europe-west1-aiplatform.googleapis.com/v1/projects/p-1/locations/"
+            "europe-west1/publishers/anthropic/models/claude-opus-4@20250514:rawPredict",
+        ),
+    ],
+)
+def test_default_endpoints(type: str, options: dict[str, Any], url: str) -> None:
+    registered: dict[str, tuple[Any, Any]] = {}
+    plugboard_anthropic.plugboard_register_adapters(
+        lambda name, factory, options=None: registered.setdefault(name, (factory, options))
+    )
+    factory, options_type = registered[type]
+    settings = ProviderSettings(name="p", type=type, api_key="k")
+    provider = factory(ProviderContext(settings, msgspec.convert(options, options_type)))
+    request = ChatRequest(
+        params=msgspec.convert({"model": "m", "messages": HELLO}, ChatCompletionParams),
+        body={"model": "m", "messages": HELLO},
+        raw=b"{}",
+        public_model="m",
+        upstream_model="claude-opus-4@20250514",
+    )
+    assert str(provider.http.url(provider._path(request, False))) == url
+    asyncio.run(provider.aclose())
 
 
 def test_with_the_test_kit_fixtures(make_gateway: Any, scripted_upstream: Any) -> None:

@@ -19,17 +19,22 @@ if TYPE_CHECKING:
     import httpx
 
     from plugboard import ChatRequest
-    from plugboard_anthropic.options import AnthropicOptions, VertexAnthropicOptions
+    from plugboard_anthropic.options import (
+        AnthropicOptions,
+        TranslationOptions,
+        VertexAnthropicOptions,
+    )
 
 __all__ = ["DEFAULT_BASE_URL", "AnthropicProvider", "VertexAnthropicProvider", "vertex_base_url"]
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 
 
-class AnthropicProvider(BaseProvider):
-    """Chat completions (whole and streamed) through the Messages API."""
+class _MessagesProvider(BaseProvider):
+    """Chat completions (whole and streamed) through the Messages API; subclasses say where
+    it is and how to sign in."""
 
-    options: AnthropicOptions | VertexAnthropicOptions
+    options: TranslationOptions
 
     def __init__(self, ctx: ProviderContext) -> None:
         super().__init__(ctx)
@@ -40,25 +45,17 @@ class AnthropicProvider(BaseProvider):
         headers.update(self._credentials())
         self.http = ctx.http(self._default_base_url(), headers)
 
-    # --- what the Vertex AI adapter changes ------------------------------------------------
-
     def _credentials(self) -> dict[str, str]:
-        headers = {"anthropic-version": self.options.anthropic_version}
-        if self.ctx.settings.api_key:
-            headers["x-api-key"] = self.ctx.settings.api_key
-        return headers
+        raise NotImplementedError
 
     def _default_base_url(self) -> str:
-        return DEFAULT_BASE_URL
+        raise NotImplementedError
 
     def _plan(self, request: ChatRequest, stream: bool) -> Plan:
-        return translate(request, self.options, model=request.upstream_model, stream=stream)
+        raise NotImplementedError
 
     def _path(self, request: ChatRequest, stream: bool) -> str:
-        options: AnthropicOptions = self.options  # type: ignore[assignment]
-        return options.messages_path
-
-    # --- the Provider protocol -----------------------------------------------------------
+        raise NotImplementedError
 
     async def _post(self, request: ChatRequest, *, stream: bool) -> tuple[httpx.Response, Plan]:
         plan = self._plan(request, stream)
@@ -94,6 +91,27 @@ class AnthropicProvider(BaseProvider):
         return stream
 
 
+class AnthropicProvider(_MessagesProvider):
+    """Anthropic's API: ``x-api-key`` and ``anthropic-version`` headers, the model in the body."""
+
+    options: AnthropicOptions
+
+    def _credentials(self) -> dict[str, str]:
+        headers = {"anthropic-version": self.options.anthropic_version}
+        if self.ctx.settings.api_key:
+            headers["x-api-key"] = self.ctx.settings.api_key
+        return headers
+
+    def _default_base_url(self) -> str:
+        return DEFAULT_BASE_URL
+
+    def _plan(self, request: ChatRequest, stream: bool) -> Plan:
+        return translate(request, self.options, model=request.upstream_model, stream=stream)
+
+    def _path(self, request: ChatRequest, stream: bool) -> str:
+        return self.options.messages_path
+
+
 def vertex_base_url(region: str) -> str:
     """Vertex AI's endpoint for ``region`` (multi-regions have their own hosts)."""
     if region == "global":
@@ -103,7 +121,7 @@ def vertex_base_url(region: str) -> str:
     return f"https://{region}-aiplatform.googleapis.com/v1"
 
 
-class VertexAnthropicProvider(AnthropicProvider):
+class VertexAnthropicProvider(_MessagesProvider):
     """Claude on Vertex AI: ``rawPredict``/``streamRawPredict``, the model in the URL and
     ``anthropic_version`` in the body; ``api_key`` is an OAuth access token."""
 
