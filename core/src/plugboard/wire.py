@@ -44,9 +44,9 @@ class SSEBuffer:
         self._tail = b""
 
     def feed(self, chunk: bytes) -> list[bytes]:
-        if b"\r" in chunk:
-            chunk = chunk.replace(b"\r\n", b"\n")
         data = self._tail + chunk if self._tail else chunk
+        if b"\r" in data:  # on the joined bytes: a read may end between \r and \n
+            data = data.replace(b"\r\n", b"\n")
         events = data.split(b"\n\n")
         self._tail = events.pop()
         return events
