@@ -28,6 +28,7 @@ from plugboard_gemini._response import (
     finish_reason,
     tool_call,
     usage,
+    usage_json,
 )
 
 __all__ = ["StreamTranslator", "relay"]
@@ -140,7 +141,7 @@ class StreamTranslator:
             )
         if self.wants_usage:
             tokens = self.usage if self.usage is not None else usage(None)
-            out.append(self._head + b'[],"usage":' + _encode(tokens) + b"}\n\n")
+            out.append(self._head + b'[],"usage":' + _encode(usage_json(tokens)) + b"}\n\n")
 
 
 def _data(event: bytes) -> bytes | None:
