@@ -66,6 +66,17 @@ class GoogleCredentials:
         self._lock = asyncio.Lock()
         self._background: asyncio.Task[None] | None = None
 
+    @property
+    def expires_at(self) -> float:
+        """When the cached token expires (epoch seconds); 0 before the first."""
+        return self._expires_at
+
+    @property
+    def refreshing(self) -> asyncio.Task[None] | None:
+        """The background refresh, while one runs."""
+        task = self._background
+        return task if task is not None and not task.done() else None
+
     def _remaining(self) -> float:
         return self._expires_at - self._clock() if self._token is not None else 0.0
 

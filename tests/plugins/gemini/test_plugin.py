@@ -1,0 +1,58 @@
+"""The plugin as a distribution: entry point, hooks, lazy imports."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from importlib.metadata import entry_points
+from typing import Any
+
+from gemini_wire import GENERATE, PUBLIC, answer, gemini_config, gemini_json
+
+import plugboard_gemini
+from plugboard.testing import RunningGateway, ScriptedUpstream
+from plugboard_gemini.provider import GeminiOptions, GeminiProvider, VertexOptions, VertexProvider
+
+
+def test_entry_point() -> None:
+    found = {ep.name: ep for ep in entry_points(group="plugboard")}
+    assert found["gemini"].value == "plugboard_gemini"
+    assert found["gemini"].dist is not None
+    assert found["gemini"].dist.name == "plugboard-gemini"
+
+
+def test_registers_both_types() -> None:
+    registered: dict[str, tuple[Any, Any]] = {}
+
+    def register(type_: str, factory: Any, *, options: Any = None) -> None:
+        registered[type_] = (factory, options)
+
+    plugboard_gemini.plugboard_register_adapters(register)
+    assert registered == {
+        "gemini": (GeminiProvider, GeminiOptions),
+        "vertex": (VertexProvider, VertexOptions),
+    }
+
+
+def test_import_is_light() -> None:
+    """google-auth (and the translation work) load only when a provider needs them."""
+    code = (
+        "import sys, plugboard_gemini; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('google', 'requests')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == "[]"
+
+
+def test_discovered_through_its_entry_point(
+    make_gateway: Callable[..., RunningGateway], scripted_upstream: ScriptedUpstream
+) -> None:
+    gateway = make_gateway(gemini_config(scripted_upstream.url))  # no explicit plugins
+    scripted_upstream.script(gemini_json(answer([{"text": "found"}])), path=GENERATE)
+    reply = gateway.openai().chat.completions.create(
+        model=PUBLIC, messages=[{"role": "user", "content": "hi"}]
+    )
+    assert reply.choices[0].message.content == "found"
