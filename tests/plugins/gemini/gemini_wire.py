@@ -117,3 +117,28 @@ def gemini_config(upstream_url: str, **provider: Any) -> dict[str, Any]:
             {"name": "embed", "provider": "google", "upstream_model": "gemini-embedding-001"},
         ],
     }
+
+
+VERTEX_PREFIX = "/v1/projects/my-proj/locations/europe-west4/publishers/google/models/"
+VERTEX_GENERATE = VERTEX_PREFIX + MODEL + ":generateContent"
+VERTEX_STREAM = VERTEX_PREFIX + MODEL + ":streamGenerateContent"
+VERTEX_PREDICT = VERTEX_PREFIX + "text-embedding-005:predict"
+
+
+def vertex_config(upstream_url: str, **provider: Any) -> dict[str, Any]:
+    return {
+        "providers": [
+            {
+                "name": "vertex",
+                "type": "vertex",
+                "base_url": upstream_url + "/v1",
+                "project": "my-proj",
+                "region": "europe-west4",
+                **provider,
+            }
+        ],
+        "models": [
+            {"name": "flash", "provider": "vertex", "upstream_model": MODEL},
+            {"name": "embed", "provider": "vertex", "upstream_model": "text-embedding-005"},
+        ],
+    }

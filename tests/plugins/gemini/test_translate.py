@@ -129,6 +129,23 @@ class TestStreamTranslator:
         assert translator.usage is not None
         assert translator.usage.completion_tokens == 2
 
+    def test_only_thoughts_is_an_empty_answer(self) -> None:
+        """Streamed or whole, an answer of thoughts alone has content ``""``, not null."""
+        translator = StreamTranslator("m", wants_usage=False)
+        out: list[bytes] = []
+        translator.feed(native(answer([{"text": "hmm", "thought": True}], None)), out)
+        translator.feed(native(answer(None, "STOP")), out)
+        translator.finish(out)
+        assert [c["choices"][0]["delta"] for c in chunks(out)] == [
+            {"role": "assistant", "content": None, "refusal": None},
+            {"reasoning_content": "hmm"},
+            {"content": ""},
+            {},
+        ]
+        whole, _ = completion(native(answer([{"text": "hmm", "thought": True}])), "m")
+        assert whole["choices"][0]["message"]["content"] == ""
+        assert whole["choices"][0]["message"]["reasoning_content"] == "hmm"
+
     def test_error_event(self) -> None:
         translator = StreamTranslator("m", wants_usage=False)
         with pytest.raises(RateLimited):
