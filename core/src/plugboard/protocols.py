@@ -3,8 +3,11 @@
 Registration hooks run once at start-up; the objects they register are what the request
 path calls, directly. Every method here is ``async``.
 
-Any registered object may also define ``async def start(self, gateway)``, awaited once per
-worker after the registry is loaded, and ``async def aclose(self)``, awaited at shutdown.
+Authenticators, rate limiters and caches may also define ``async def start(self, gateway)``,
+awaited once per worker before the registry is first read, ``async def
+registry_changed(self, gateway)``, awaited whenever the registry changed (in any process), and
+``async def aclose(self)``, awaited at shutdown. Providers are built from the registry and
+closed with ``aclose`` when their entry changes or the gateway stops.
 """
 
 from __future__ import annotations

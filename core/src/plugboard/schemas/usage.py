@@ -17,8 +17,11 @@ class CompletionTokensDetails(msgspec.Struct, omit_defaults=True):
     rejected_prediction_tokens: int | None = None
 
 
-class Usage(msgspec.Struct, omit_defaults=True):
-    """OpenAI's ``usage`` object, as upstreams report it and as usage records store it."""
+class Usage(msgspec.Struct):
+    """OpenAI's ``usage`` object, as upstreams report it and as usage records store it.
+
+    The three counts are always encoded, zeros included (clients require them).
+    """
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
