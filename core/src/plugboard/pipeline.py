@@ -36,7 +36,8 @@ def _decode_body(raw: bytes, params_type: type[Any]) -> tuple[dict[str, Any], An
         raise InvalidRequest("The request body is empty; send a JSON object.")
     try:
         body = _decode(raw)
-    except msgspec.DecodeError:
+    # msgspec raises UnicodeDecodeError on bad UTF-8 and RecursionError on deep nesting.
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         raise InvalidRequest(
             "We could not parse the JSON body of your request. The body must be valid JSON."
         ) from None
