@@ -8,8 +8,10 @@
 
 from __future__ import annotations
 
+import textwrap
 import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -166,3 +168,77 @@ CANNED_CONFIG: dict[str, Any] = {
 }
 
 CHAT = {"model": "public", "messages": [{"role": "user", "content": "hello there"}]}
+
+
+def make_distribution(
+    site: Path, module: str, source: str, *, dist: str | None = None, version: str = "1.2.3"
+) -> Path:
+    """Install a plugin module the way pip would: the module, then a dist-info beside it.
+
+    ``site`` goes on ``sys.path`` (or ``PYTHONPATH``); the entry point ``plugboard``
+    group names it after ``module`` without its ``plugboard_`` prefix.
+    """
+    dist = dist or module.replace("_", "-")
+    site.mkdir(parents=True, exist_ok=True)
+    (site / f"{module}.py").write_text(textwrap.dedent(source))
+    info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    short = module.removeprefix("plugboard_")
+    (info / "entry_points.txt").write_text(f"[plugboard]\n{short} = {module}\n")
+    (info / "top_level.txt").write_text(module + "\n")
+    return site
+
+
+HELLO_PLUGIN = '''
+"""A third-party plugin: adapter type ``hello`` and a ``hello`` command."""
+
+import time
+
+import click
+import msgspec
+
+from plugboard import BaseProvider, ChatResponse, hookimpl
+
+
+class HelloProvider(BaseProvider):
+    async def chat(self, request):
+        body = {
+            "id": "chatcmpl-hello",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": request.public_model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": "hello from a plugin"},
+                    "finish_reason": "stop",
+                }
+            ],
+        }
+        return ChatResponse(msgspec.json.encode(body))
+
+
+@hookimpl
+def plugboard_register_adapters(register):
+    register("hello", HelloProvider)
+
+
+@hookimpl
+def plugboard_register_commands(cli):
+    @cli.command()
+    @click.argument("name")
+    def hello(name):
+        """Say hello."""
+        click.echo(f"hello {name}, from a plugin")
+'''
+
+HELLO_CONFIG = """
+[[providers]]
+name = "greeter"
+type = "hello"
+
+[[models]]
+name = "hello-model"
+provider = "greeter"
+"""
