@@ -38,7 +38,11 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 def run_cli(
-    *args: str, cwd: Path, env: dict[str, str] | None = None, python: str | Path = sys.executable
+    *args: str,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    python: str | Path = sys.executable,
+    timeout: float = 60,
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [plugboard_exe(python), *args],
@@ -46,7 +50,7 @@ def run_cli(
         env=env or clean_env(),
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
         check=False,
     )
 

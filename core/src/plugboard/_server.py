@@ -41,8 +41,8 @@ async def prepare(settings: Settings, manager: PluginManager) -> str | None:
     Returns a newly created master key (to be shown once), else ``None``.
     """
     gateway = Gateway(settings, manager)
-    await gateway.prepare_registry()
     try:
+        await gateway.prepare_registry()
         if settings.auth.master_key or settings.auth.disabled:
             return None
         key = new_key("pb-master-")
