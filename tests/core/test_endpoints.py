@@ -160,7 +160,10 @@ def test_tools_and_tool_calls(gw, scripted_upstream):
 def test_multimodal_content_parts_reach_upstream_intact(gw, scripted_upstream):
     content = [
         {"type": "text", "text": "what is this"},
-        {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0K", "detail": "low"}},
+        {
+            "type": "image_url",
+            "image_url": {"url": "data:image/png;base64,iVBORw0K", "detail": "low"},
+        },
         {"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "wav"}},
         {"type": "file", "file": {"file_id": "file-1"}},
         {"type": "some_future_part", "whatever": [1, 2, {"x": None}]},
@@ -226,7 +229,11 @@ def test_embeddings_float(gw, scripted_upstream, http):
     assert [item["embedding"] for item in data["data"]] == [[0.1, 0.2, 0.3], [0.2, 0.4, 0.6]]
     sent = scripted_upstream.requests[0]
     assert sent.path == "/v1/embeddings"
-    assert sent.json() == {"model": "upstream-model", "input": ["a", "b"], "encoding_format": "float"}
+    assert sent.json() == {
+        "model": "upstream-model",
+        "input": ["a", "b"],
+        "encoding_format": "float",
+    }
 
 
 def test_embeddings_base64_through_the_sdk(gw, scripted_upstream):

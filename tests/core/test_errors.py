@@ -223,7 +223,9 @@ def test_body_limit_is_configurable_and_applies_to_chunked_bodies(
 
 def test_upstream_429_keeps_retry_after(gw, scripted_upstream):
     scripted_upstream.script(
-        Reply.error(429, "Slow down", "rate_limit_error", "rate_limit_exceeded", {"retry-after": "7"})
+        Reply.error(
+            429, "Slow down", "rate_limit_error", "rate_limit_exceeded", {"retry-after": "7"}
+        )
     )
     with pytest.raises(openai.RateLimitError) as info:
         gw.openai().chat.completions.create(**CHAT)
@@ -299,24 +301,76 @@ def test_upstream_refusing_provider_credentials_is_502(gw, scripted_upstream):
 GARBAGE: list[tuple[str, str, bytes, dict[str, str]]] = [
     ("POST", "/v1/chat/completions", b"\xff\xfe\x00garbage", {}),
     ("POST", "/v1/chat/completions", b'{"model": "\xff\xfe", "messages": []}', {}),
-    ("POST", "/v1/chat/completions", b'{"model": "public", "messages": [{"role": "user", "content": "\xc3\x28"}]}', {}),
+    (
+        "POST",
+        "/v1/chat/completions",
+        b'{"model": "public", "messages": [{"role": "user", "content": "\xc3\x28"}]}',
+        {},
+    ),
     ("POST", "/v1/embeddings", b'{"model": "public", "input": "\xed\xa0\x80"}', {}),
     ("POST", "/v1/chat/completions", b'{"model": "public", "messages": [1, 2, 3]}', {}),
-    ("POST", "/v1/chat/completions", b'{"model": "public", "messages": [{"role": "user", "content": [1]}]}', {}),
-    ("POST", "/v1/chat/completions", b'{"model": "public", "messages": [{"role": "user", "content": "x"}], "max_tokens": 1e400}', {}),
-    ("POST", "/v1/chat/completions", b'{"model": "public", "messages": [{"role": "user", "content": "x"}], "temperature": -1e400}', {}),
-    ("POST", "/v1/chat/completions", b'{"model": "public", "messages": [{"role": "user", "content": "x"}], "n": 999999999999999999999999999999}', {}),
-    ("POST", "/v1/chat/completions", b'{"model": "public", "messages": [{"role": "user", "content": "x"}], "tool_choice": 12}', {}),
-    ("POST", "/v1/chat/completions", b'{"model": "public", "messages": [{"role": "user", "tool_calls": [{"id": 1}]}]}', {}),
+    (
+        "POST",
+        "/v1/chat/completions",
+        b'{"model": "public", "messages": [{"role": "user", "content": [1]}]}',
+        {},
+    ),
+    (
+        "POST",
+        "/v1/chat/completions",
+        b'{"model": "public", "messages": [{"role": "user", "content": "x"}], "max_tokens": 1e400}',
+        {},
+    ),
+    (
+        "POST",
+        "/v1/chat/completions",
+        b'{"model": "public", "messages": [{"role": "user", "content": "x"}], '
+        b'"temperature": -1e400}',
+        {},
+    ),
+    (
+        "POST",
+        "/v1/chat/completions",
+        b'{"model": "public", "messages": [{"role": "user", "content": "x"}], '
+        b'"n": 999999999999999999999999999999}',
+        {},
+    ),
+    (
+        "POST",
+        "/v1/chat/completions",
+        b'{"model": "public", "messages": [{"role": "user", "content": "x"}], "tool_choice": 12}',
+        {},
+    ),
+    (
+        "POST",
+        "/v1/chat/completions",
+        b'{"model": "public", "messages": [{"role": "user", "tool_calls": [{"id": 1}]}]}',
+        {},
+    ),
     ("POST", "/v1/chat/completions", b'{"model": null, "messages": null}', {}),
     ("POST", "/v1/chat/completions", b'{"model": ["public"], "messages": {}}', {}),
     ("POST", "/v1/chat/completions", b'{"model": {"a": 1}}', {}),
     ("POST", "/v1/chat/completions", b"[" * 100_000, {}),
     ("POST", "/v1/chat/completions", b'{"a": ' * 5000, {}),
-    ("POST", "/v1/chat/completions", b'{"model": "' + b"m" * 100_000 + b'", "messages": [{"role": "user"}]}', {}),
+    (
+        "POST",
+        "/v1/chat/completions",
+        b'{"model": "' + b"m" * 100_000 + b'", "messages": [{"role": "user"}]}',
+        {},
+    ),
     ("POST", "/v1/chat/completions", b"\x00" * 64, {}),
-    ("POST", "/v1/chat/completions", b'{"model": "public", "messages": [{"role": "user", "content": "x"}]}', {"content-type": "text/plain"}),
-    ("POST", "/v1/chat/completions", b"model=public&messages=x", {"content-type": "application/x-www-form-urlencoded"}),
+    (
+        "POST",
+        "/v1/chat/completions",
+        b'{"model": "public", "messages": [{"role": "user", "content": "x"}]}',
+        {"content-type": "text/plain"},
+    ),
+    (
+        "POST",
+        "/v1/chat/completions",
+        b"model=public&messages=x",
+        {"content-type": "application/x-www-form-urlencoded"},
+    ),
     ("POST", "/v1/embeddings", b'{"model": "public", "input": [[1, 2], ["a"]]}', {}),
     ("POST", "/v1/embeddings", b'{"model": "public", "input": [true, false]}', {}),
     ("POST", "/v1/embeddings", b'{"model": "public", "input": [[]]}', {}),

@@ -90,11 +90,13 @@ def test_registration_hooks_run_once_and_never_per_request(make_gateway, master_
     client = gw.openai()
     for _ in range(3):
         assert client.chat.completions.create(**CANNED_CHAT).choices[0].message.content
-    assert "".join(
-        c.choices[0].delta.content or "" for c in client.chat.completions.create(
-            **CANNED_CHAT, stream=True
+    assert (
+        "".join(
+            c.choices[0].delta.content or ""
+            for c in client.chat.completions.create(**CANNED_CHAT, stream=True)
         )
-    ) == "canned answer"
+        == "canned answer"
+    )
     assert [m.id for m in client.models.list().data] == ["canned"]
     assert len(finished) == 4
     assert set(counting.calls.values()) == {1}
@@ -248,7 +250,9 @@ def test_a_refusing_limiter_gives_back_what_others_granted(make_gateway, master_
 
     generous, strict = Limiter(admit=10), Strict(admit=0)
     gw = make_gateway(CANNED_CONFIG, plugins=[canned, strict, generous])
-    response = httpx.post(gw.url + "/v1/chat/completions", json=CANNED_CHAT, headers=auth(master_key))
+    response = httpx.post(
+        gw.url + "/v1/chat/completions", json=CANNED_CHAT, headers=auth(master_key)
+    )
     assert response.status_code == 429
     assert len(generous.acquired) == 1
     assert [r[0] for r in generous.released] == generous.acquired

@@ -89,7 +89,9 @@ def test_block_list_from_the_environment(site):
 
 def test_lists_from_the_config_file(site):
     assert names(build({}, {"plugins": {"enabled": ["hello"]}})) == ["hello", "master_key"]
-    assert names(build({}, {"plugins": {"enabled": ["hello", "second"], "disabled": ["second"]}})) == [
+    assert names(
+        build({}, {"plugins": {"enabled": ["hello", "second"], "disabled": ["second"]}})
+    ) == [
         "hello",
         "master_key",
     ]
@@ -106,7 +108,9 @@ def test_a_plugin_that_fails_to_import_stops_start_up(tmp_path, monkeypatch):
     with pytest.raises(PluginLoadError) as info:
         build({"PLUGBOARD_PLUGINS": "broken"})
     message = str(info.value)
-    assert message.startswith('Error importing plugin "broken" (distribution plugboard-broken 1.2.3)')
+    assert message.startswith(
+        'Error importing plugin "broken" (distribution plugboard-broken 1.2.3)'
+    )
     assert "does_not_exist_anywhere" in message
     # Blocked, it is never imported.
     assert names(build({"PLUGBOARD_PLUGINS": "broken", "PLUGBOARD_DISABLE_PLUGINS": "broken"})) == [
@@ -140,7 +144,9 @@ def test_explicit_plugins_skip_entry_points(site):
 
 def test_admin_plugins_endpoint(make_gateway, master_key):
     gw = make_gateway(CANNED_CONFIG, plugins=[canned])
-    response = httpx.get(gw.url + "/admin/plugins", headers={"authorization": f"Bearer {master_key}"})
+    response = httpx.get(
+        gw.url + "/admin/plugins", headers={"authorization": f"Bearer {master_key}"}
+    )
     assert response.status_code == 200
     data = response.json()["data"]
     assert [p["name"] for p in data] == ["CannedPlugin", "master_key"]

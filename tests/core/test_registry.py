@@ -170,7 +170,11 @@ def test_config_takes_over_an_api_entry_it_declares(tmp_path):
     path = tmp_path / "db"
     run(import_config(path, [], []))
     insert_api_entries(path)
-    run(import_config(path, [ProviderSettings(name="api-p", type="canned", base_url="http://c")], []))
+    run(
+        import_config(
+            path, [ProviderSettings(name="api-p", type="canned", base_url="http://c")], []
+        )
+    )
     provider = rows(path, "providers")["api-p"]
     assert provider["source"] == "config"
     assert msgspec.json.decode(provider["settings"])["base_url"] == "http://c"

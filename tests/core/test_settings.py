@@ -125,7 +125,10 @@ def test_environment_overrides(tmp_path):
         ("[server]\nmax_body_size = 0\n", "server.max_body_size: must be positive"),
         ("[auth]\nmaster_key = 5\n", "auth.master_key: Expected `str | null`, got `int`"),
         ('[plugins]\nenabled = "echo"\n', "plugins.enabled: Expected `array | null`, got `str`"),
-        ('[[models]]\nname = "m"\n', "models[0].provider: Object missing required field `provider`"),
+        (
+            '[[models]]\nname = "m"\n',
+            "models[0].provider: Object missing required field `provider`",
+        ),
         (
             '[[providers]]\nname = "p"\ntype = "t"\n[[providers]]\nname = "p"\ntype = "t"\n',
             "providers[1].name: duplicate name 'p'",
@@ -174,7 +177,12 @@ def test_missing_file(tmp_path):
 def test_the_cli_reports_a_bad_config_without_a_traceback(tmp_path, text, expected):
     write(tmp_path, text, "bad.toml")
     result = run_cli(
-        "serve", "--config", "bad.toml", cwd=tmp_path, env=clean_env(PLUGBOARD_PLUGINS=""), timeout=20
+        "serve",
+        "--config",
+        "bad.toml",
+        cwd=tmp_path,
+        env=clean_env(PLUGBOARD_PLUGINS=""),
+        timeout=20,
     )
     assert result.returncode == 2
     assert result.stderr.startswith(f"Error: {expected}")

@@ -98,9 +98,12 @@ def test_an_external_plugin_package_is_discovered_and_serves(tmp_path):
         env=clean_env(),
     )
     assert str(tmp_path / "venv") in check.stdout
-    assert subprocess.run(
-        [str(python), "-c", "import plugboard_echo"], capture_output=True, env=clean_env()
-    ).returncode == 1
+    assert (
+        subprocess.run(
+            [str(python), "-c", "import plugboard_echo"], capture_output=True, env=clean_env()
+        ).returncode
+        == 1
+    )
 
     listed = run_cli("plugins", cwd=tmp_path, python=python)
     assert listed.returncode == 0, listed.stderr

@@ -140,6 +140,10 @@ def _completion() -> dict:
         "created": 1,
         "model": "relayed",
         "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": "late"}, "finish_reason": "stop"}
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "late"},
+                "finish_reason": "stop",
+            }
         ],
     }

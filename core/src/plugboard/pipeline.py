@@ -177,7 +177,10 @@ async def _answer_embeddings(
 
 
 async def _send_cached(
-    gateway: Gateway, ctx: RequestContext, request: ChatRequest | EmbeddingsRequest, send: _asgi.Send
+    gateway: Gateway,
+    ctx: RequestContext,
+    request: ChatRequest | EmbeddingsRequest,
+    send: _asgi.Send,
 ) -> bool:
     """Answer from the cache if it holds this request; streams never reach here."""
     cache = gateway.cache

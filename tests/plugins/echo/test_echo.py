@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import itertools
 import math
 import struct
 import time
@@ -94,7 +95,7 @@ def test_chunk_delay(make_gateway, master_key):
             if '"content":"' in line and '"content":""' not in line:
                 arrivals.append(time.monotonic())
     assert len(arrivals) == 4
-    assert all(b - a > 0.05 for a, b in zip(arrivals, arrivals[1:], strict=False))
+    assert all(b - a > 0.05 for a, b in itertools.pairwise(arrivals))
 
 
 def test_max_tokens_truncates(client):
@@ -120,14 +121,21 @@ def test_forced_tool_call(client):
             model="echo", messages=HELLO, tools=tools, tool_choice="required", stream=True
         )
     )
-    calls = [c.choices[0].delta.tool_calls for c in chunks if c.choices and c.choices[0].delta.tool_calls]
+    calls = [
+        c.choices[0].delta.tool_calls for c in chunks if c.choices and c.choices[0].delta.tool_calls
+    ]
     assert calls[0][0].function.name == "say"
     assert chunks[-1].choices[0].finish_reason == "tool_calls"
 
 
 @pytest.mark.parametrize(
     "tool_choice",
-    [{"type": "function", "function": "say"}, {"function": None}, {"function": {"name": 5}}, "none"],
+    [
+        {"type": "function", "function": "say"},
+        {"function": None},
+        {"function": {"name": 5}},
+        "none",
+    ],
 )
 def test_odd_tool_choices_never_fail(gw, master_key, tool_choice):
     response = httpx.post(

@@ -31,9 +31,7 @@ def chat_request(body: dict = BODY, upstream: str = "gpt-up") -> ChatRequest:
 
 
 def provider(handler, **options) -> OpenAIProvider:
-    settings = ProviderSettings(
-        name="oa", type="openai", api_key="sk-up", headers={"X-Extra": "1"}
-    )
+    settings = ProviderSettings(name="oa", type="openai", api_key="sk-up", headers={"X-Extra": "1"})
     ctx = ProviderContext(settings, OpenAIOptions(**options))
     made = OpenAIProvider(ctx)
     made.http._transport = httpx.MockTransport(handler)
@@ -298,8 +296,12 @@ def test_upstream_errors_end_to_end(gw, scripted_upstream):
     )
     client = gw.openai()
     with pytest.raises(openai.RateLimitError) as limited:
-        client.chat.completions.create(model="team/public", messages=[{"role": "user", "content": "x"}])
+        client.chat.completions.create(
+            model="team/public", messages=[{"role": "user", "content": "x"}]
+        )
     assert limited.value.response.headers["retry-after"] == "4"
     with pytest.raises(openai.InternalServerError) as failed:
-        client.chat.completions.create(model="team/public", messages=[{"role": "user", "content": "x"}])
+        client.chat.completions.create(
+            model="team/public", messages=[{"role": "user", "content": "x"}]
+        )
     assert failed.value.status_code == 502
