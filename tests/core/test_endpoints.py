@@ -274,3 +274,20 @@ def test_health_ready_is_503_before_start(tmp_path):
     response = client.get("/health/ready")
     assert response.status_code == 503
     assert response.json() == {"status": "starting"}
+
+
+def test_the_body_is_decoded_once(gw, http, monkeypatch):
+    import plugboard.pipeline
+
+    calls: list[bytes] = []
+    decode = plugboard.pipeline._decode
+
+    def counting(raw: bytes):
+        calls.append(raw)
+        return decode(raw)
+
+    monkeypatch.setattr(plugboard.pipeline, "_decode", counting)
+    assert http.post("/v1/chat/completions", json=CHAT).status_code == 200
+    assert http.post("/v1/chat/completions", json={**CHAT, "stream": True}).status_code == 200
+    assert http.post("/v1/embeddings", json={"model": "public", "input": "x"}).status_code == 200
+    assert len(calls) == 3
