@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import time
 from collections.abc import Callable
 
@@ -104,8 +103,9 @@ def test_chunks_are_relayed_as_they_arrive(http, scripted_upstream):
             if line.startswith("data: {"):
                 arrivals.append(time.monotonic())
     assert len(arrivals) == 4
-    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
-    assert all(gap > 0.15 for gap in gaps), gaps
+    # Buffered, they would arrive together; relayed, they spread over the upstream's 0.9 s
+    # (compared loosely: a loaded machine may bunch two of them).
+    assert arrivals[-1] - arrivals[0] > 0.5, arrivals
 
 
 def test_client_disconnect_cancels_a_silent_upstream(http, scripted_upstream, recorder):

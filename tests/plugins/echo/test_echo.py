@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import itertools
 import math
 import struct
 import time
@@ -95,7 +94,7 @@ def test_chunk_delay(make_gateway, master_key):
             if '"content":"' in line and '"content":""' not in line:
                 arrivals.append(time.monotonic())
     assert len(arrivals) == 4
-    assert all(b - a > 0.05 for a, b in itertools.pairwise(arrivals))
+    assert arrivals[-1] - arrivals[0] > 0.2  # 3 x 0.1 s between the four words
 
 
 def test_max_tokens_truncates(client):
