@@ -8,11 +8,13 @@ are raised as httpx exceptions.
 
 from __future__ import annotations
 
+import io
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import httpx
+from aiohttp.payload import TOO_LARGE_BYTES_BODY
 from yarl import URL
 
 __all__ = ["AiohttpTransport"]
@@ -108,6 +110,10 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         ]
         stream = request.stream
         data: Any = request.content if isinstance(stream, httpx.ByteStream) else stream
+        if isinstance(data, bytes) and len(data) > TOO_LARGE_BYTES_BODY:
+            # aiohttp warns (ResourceWarning) on large raw bytes: an image in base64 is
+            # enough. A BytesIO keeps the Content-Length and is written in chunks.
+            data = io.BytesIO(data)
         try:
             response = await session.request(
                 request.method,

@@ -45,7 +45,7 @@ def request_id(scope: Scope) -> str:
                 rid = value.decode("ascii")
                 break
         else:
-            rid = "req_" + os.urandom(12).hex()
+            rid = "req_" + os.urandom(16).hex()
         scope[_REQUEST_ID] = rid
     return str(rid)
 

@@ -7,6 +7,7 @@ import gc
 import json
 import logging
 import os
+import signal
 import sys
 from typing import Any
 
@@ -41,8 +42,8 @@ async def prepare(settings: Settings, manager: PluginManager) -> str | None:
     Returns a newly created master key (to be shown once), else ``None``.
     """
     gateway = Gateway(settings, manager)
-    await gateway.prepare_registry()
     try:
+        await gateway.prepare_registry()
         if settings.auth.master_key or settings.auth.disabled:
             return None
         key = new_key("pb-master-")
@@ -90,6 +91,11 @@ def run(
         app = create_app(settings, manager=manager)
         app.on_startup.append(_freeze_gc)
         server = uvicorn.Server(_uvicorn_config(app, settings))
+        # uvicorn re-raises the signal that stopped it once it has shut down gracefully,
+        # to the handler found at start: with the default one the process would die of
+        # SIGTERM (-15) or KeyboardInterrupt. A graceful stop exits 0.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, _ignore)
         server.run()
         if not server.started:
             sys.exit(3)  # what uvicorn.run does: start-up failed (port taken...)
@@ -125,6 +131,10 @@ def worker_app() -> Litestar:
     app = create_app(settings)
     app.on_startup.append(_freeze_gc)
     return app
+
+
+def _ignore(signum: int, frame: object) -> None:
+    log.debug("signal %d after shutdown ignored", signum)
 
 
 def _freeze_gc() -> None:

@@ -153,9 +153,9 @@ class Gateway:
 
     async def prepare_registry(self) -> None:
         """Open the registry, migrate it and import the config (idempotent; any process)."""
+        self.check_config()  # before opening anything: a bad config leaves nothing to close
         if self.store._db is None:
             await self.store.open()
-        self.check_config()
         await self.store.import_config(*self.config_entries())
 
     async def start(self) -> None:

@@ -81,7 +81,7 @@ def plugboard_register_routes(register: Callable[[Any], None], settings: Setting
     """Register extra Litestar route handlers, controllers or routers.
 
     Sync; called once when the app is built. Routes are served under the app's auth only if
-    they check it themselves (``plugboard.routes.require_admin`` is a guard for that).
+    they check it themselves (``plugboard.routes.common.require_admin`` is a guard for that).
 
     .. versionadded:: 0.1
     """
@@ -122,7 +122,8 @@ def plugboard_shutdown(gateway: Gateway) -> Any:
 
 @hookspec
 def plugboard_request_finished(event: FinishedRequest, ctx: RequestContext) -> Any:
-    """Called after every request to ``/v1`` has been answered (streams: after the last chunk).
+    """Called after every chat completion and embeddings request has been answered, errors
+    included (streams: after the last chunk; a client that left: status 499).
 
     May be ``async``. The implementations are collected once at start-up and called directly,
     after the answer was sent; keep them fast (queue work, do not do I/O inline).

@@ -1,7 +1,8 @@
 """The request path for ``/v1/chat/completions`` and ``/v1/embeddings``.
 
 authenticate → read and decode the body once → resolve the public model → rate limiters →
-cache → the provider → relay → finish (limiters settle, request-finished listeners).
+cache (complete answers; streams bypass it) → the provider → relay → finish (limiters
+settle, request-finished listeners).
 Everything it calls was resolved at start-up; nothing here touches pluggy or the database.
 """
 
@@ -36,7 +37,8 @@ def _decode_body(raw: bytes, params_type: type[Any]) -> tuple[dict[str, Any], An
         raise InvalidRequest("The request body is empty; send a JSON object.")
     try:
         body = _decode(raw)
-    except msgspec.DecodeError:
+    # msgspec raises UnicodeDecodeError on bad UTF-8 and RecursionError on deep nesting.
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         raise InvalidRequest(
             "We could not parse the JSON body of your request. The body must be valid JSON."
         ) from None
@@ -134,11 +136,14 @@ async def _answer_chat(
     if ctx.stream:
         stream = await route.provider.chat_stream(request)
         await _relay_stream(ctx, request, stream, send, receive)
-    else:
-        response = await route.provider.chat(request)
-        ctx.usage = response.usage
-        ctx.first_chunk_at = time.perf_counter()
-        await _asgi.send_json(send, 200, response.content, ctx.response_headers)
+        return
+    if await _send_cached(gateway, ctx, request, send):
+        return
+    response = await route.provider.chat(request)
+    ctx.usage = response.usage
+    ctx.first_chunk_at = time.perf_counter()
+    await _asgi.send_json(send, 200, response.content, ctx.response_headers)
+    await _store(gateway, ctx, request, response.content)
 
 
 async def _answer_embeddings(
@@ -162,10 +167,49 @@ async def _answer_embeddings(
         request_id=ctx.request_id,
     )
     await gateway.admit(ctx)
+    if await _send_cached(gateway, ctx, request, send):
+        return
     response = await route.provider.embeddings(request)
     ctx.usage = response.usage
     ctx.first_chunk_at = time.perf_counter()
     await _asgi.send_json(send, 200, response.content, ctx.response_headers)
+    await _store(gateway, ctx, request, response.content)
+
+
+async def _send_cached(
+    gateway: Gateway,
+    ctx: RequestContext,
+    request: ChatRequest | EmbeddingsRequest,
+    send: _asgi.Send,
+) -> bool:
+    """Answer from the cache if it holds this request; streams never reach here."""
+    cache = gateway.cache
+    if cache is None:
+        return False
+    try:
+        content = await cache.get(ctx, request)
+    except Exception:  # a cache is an optimisation: failing, it must not fail the request
+        log.exception("cache lookup failed for request %s", ctx.request_id)
+        content = None
+    if content is None:
+        ctx.cache_status = "miss"
+        return False
+    ctx.cache_status = "hit"
+    ctx.first_chunk_at = time.perf_counter()
+    await _asgi.send_json(send, 200, content, ctx.response_headers)
+    return True
+
+
+async def _store(
+    gateway: Gateway, ctx: RequestContext, request: ChatRequest | EmbeddingsRequest, content: bytes
+) -> None:
+    cache = gateway.cache
+    if cache is None:
+        return
+    try:
+        await cache.set(ctx, request, content)
+    except Exception:
+        log.exception("cache store failed for request %s", ctx.request_id)
 
 
 async def _relay_stream(

@@ -77,7 +77,11 @@ class PluginManager:
                 manager.register(plugin)
         else:
             manager.load_entry_points(settings.enabled, disabled)
-        manager._pm.check_pending()
+        try:
+            manager._pm.check_pending()  # a misspelled hook name fails here, not silently
+        except pluggy.PluginValidationError as exc:
+            name = manager._pm.get_name(exc.plugin) or repr(exc.plugin)
+            raise PluginLoadError(f'Error in plugin "{name}": {exc}') from None
         return manager
 
     def load_entry_points(self, enabled: Iterable[str] | None, disabled: set[str]) -> None:
@@ -111,8 +115,8 @@ class PluginManager:
             name = name.rsplit(".", 1)[-1].removeprefix("plugboard_")
         try:
             self._pm.register(plugin, name=name)
-        except ValueError as exc:
-            raise PluginLoadError(f'Error registering plugin "{name}": {exc}') from exc
+        except (ValueError, pluggy.PluginValidationError) as exc:
+            raise PluginLoadError(f'Error registering plugin "{name}": {exc}') from None
         hooks = sorted(caller.name for caller in self._pm.get_hookcallers(plugin) or ())
         if distribution is None and isinstance(plugin, ModuleType) and not builtin:
             distribution, version = _distribution_of(plugin)

@@ -152,7 +152,6 @@ class AdminService:
             )
             if cursor.rowcount == 0:
                 raise Conflict(f"A provider named {provider.name!r} already exists.", param="name")
-            await self.store.bump_version()
         await self._changed()
         return await self.get_provider(provider.name)
 
@@ -178,7 +177,6 @@ class AdminService:
                 "UPDATE providers SET type = ?, settings = ?, updated_at = ? WHERE name = ?",
                 (provider.type, _encode(stored), time.time(), name),
             )
-            await self.store.bump_version()
         await self._changed()
         return await self.get_provider(name)
 
@@ -195,7 +193,6 @@ class AdminService:
             )
         async with self.store.transaction() as db:
             await db.execute("DELETE FROM providers WHERE name = ?", (name,))
-            await self.store.bump_version()
         await self._changed()
         return {"id": name, "object": "provider", "deleted": True}
 
@@ -270,7 +267,6 @@ class AdminService:
             )
             if cursor.rowcount == 0:
                 raise Conflict(f"A model named {model.name!r} already exists.", param="name")
-            await self.store.bump_version()
         await self._changed()
         return await self.get_model(model.name)
 
@@ -294,7 +290,6 @@ class AdminService:
                 (model.provider, model.upstream, _encode(model), time.time(), name),
             )
             await db.execute("DELETE FROM prices WHERE model = ?", (name,))
-            await self.store.bump_version()
         await self._changed()
         return await self.get_model(name)
 
@@ -310,7 +305,6 @@ class AdminService:
                                                       updated_at) VALUES (?, ?, ?, ?, ?)""",
                     (name, price.input, price.output, price.cached_input, time.time()),
                 )
-            await self.store.bump_version()
         await self._changed()
 
     async def delete_model(self, name: str) -> dict[str, Any]:
@@ -319,7 +313,6 @@ class AdminService:
         async with self.store.transaction() as db:
             await db.execute("DELETE FROM models WHERE name = ?", (name,))
             await db.execute("DELETE FROM prices WHERE model = ?", (name,))
-            await self.store.bump_version()
         await self._changed()
         return {"id": name, "object": "model", "deleted": True}
 

@@ -95,3 +95,20 @@ MIGRATIONS += [
     INSERT OR IGNORE INTO meta (key, value) VALUES ('registry_version', '0');
     """,
 ]
+
+
+def _bump_on_change(table: str) -> str:
+    return "\n".join(
+        f"""
+    CREATE TRIGGER {table}_{verb.lower()} AFTER {verb} ON {table} BEGIN
+        UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'registry_version';
+    END;"""
+        for verb in ("INSERT", "UPDATE", "DELETE")
+    )
+
+
+MIGRATIONS += [
+    # 4: any write to providers, models or prices (the admin API, the config import, or a
+    # person with sqlite3) moves registry_version, which every worker watches.
+    "\n".join(_bump_on_change(table) for table in ("providers", "models", "prices")),
+]

@@ -93,13 +93,17 @@ class Store:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         db = await aiosqlite.connect(self.path, isolation_level=None)
-        db.row_factory = aiosqlite.Row
-        await db.execute("PRAGMA busy_timeout = 10000")
-        await db.execute("PRAGMA journal_mode = WAL")
-        await db.execute("PRAGMA synchronous = NORMAL")
-        await db.execute("PRAGMA foreign_keys = ON")
         self._db = db
-        await self.migrate()
+        try:
+            db.row_factory = aiosqlite.Row
+            await db.execute("PRAGMA busy_timeout = 10000")
+            await db.execute("PRAGMA journal_mode = WAL")
+            await db.execute("PRAGMA synchronous = NORMAL")
+            await db.execute("PRAGMA foreign_keys = ON")
+            await self.migrate()
+        except BaseException:
+            await self.close()  # a failed open (a newer schema...) leaves nothing open
+            raise
         return self
 
     async def close(self) -> None:
@@ -143,7 +147,6 @@ class Store:
         now = time.time()
         providers, models = list(providers), list(models)
         async with self.transaction() as db:
-            changes_before = db.total_changes
             for p in providers:
                 await db.execute(
                     """INSERT INTO providers (name, type, settings, secret, source, created_at,
@@ -170,8 +173,6 @@ class Store:
                 )
             await _delete_absent(db, "models", [m.name for m in models])
             await _delete_absent(db, "providers", [p.name for p in providers])
-            if db.total_changes != changes_before:
-                await self.bump_version()
 
     # --- reading -------------------------------------------------------------------------------
 
@@ -212,15 +213,9 @@ class Store:
         return Snapshot(providers, models, prices, version)
 
     async def registry_version(self) -> int:
-        """A counter every change to providers, models or prices increments."""
+        """A counter every write to providers, models or prices increments (a trigger)."""
         value = await self.get_meta("registry_version")
         return int(value) if value else 0
-
-    async def bump_version(self) -> None:
-        """Call inside the transaction that changed providers, models or prices."""
-        await self.db.execute(
-            "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'registry_version'"
-        )
 
     async def _read_data_version(self) -> int:
         async with self.db.execute("PRAGMA data_version") as cursor:

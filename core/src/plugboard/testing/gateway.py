@@ -89,7 +89,10 @@ class GatewayServer:
         return self
 
     def _run(self) -> None:
-        asyncio.run(self.server.serve())
+        try:
+            asyncio.run(self.server.serve())
+        except SystemExit:  # uvicorn exits when start-up fails; start() reports it
+            pass
 
     def stop(self) -> None:
         if self._thread is not None:

@@ -87,13 +87,15 @@ class Reply:
         delay: float = 0.0,
         headers: dict[str, str] | None = None,
         hang_after: int | None = None,
+        drop: bool = False,
     ) -> Reply:
         """A ``text/event-stream`` answer.
 
         Each event is written as it is when ``bytes`` or ``str`` (give whole events, with
         their ``event:`` lines and blank-line terminator); anything else is written as
         ``data: <json>``. ``interval`` seconds pass between events; with ``hang_after=N`` the
-        server stops after N events and keeps the connection open.
+        server stops after N events and keeps the connection open; with ``drop`` it closes
+        the connection after the events without ending the response (a broken stream).
         """
         return cls(
             status=status,
@@ -101,6 +103,7 @@ class Reply:
             interval=interval,
             delay=delay,
             hang_after=hang_after,
+            drop=drop,
             headers={
                 "content-type": "text/event-stream",
                 "cache-control": "no-cache",
@@ -123,15 +126,25 @@ class RecordedRequest:
     """What the upstream received."""
 
     def __init__(
-        self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes
+        self,
+        method: str,
+        path: str,
+        query: dict[str, str],
+        headers: dict[str, str],
+        body: bytes,
+        remote: tuple[str, int] | None = None,
     ) -> None:
         self.method = method
         self.path = path
         self.query = query
         self.headers = headers
         self.body = body
+        self.remote = remote
+        """The client's (host, port): requests on one pooled connection share it."""
         self.done = threading.Event()
+        """Set when the answer was sent or the client went away."""
         self.disconnected = False
+        """Whether the client went away before the answer was complete."""
 
     def json(self) -> Any:
         return msgspec.json.decode(self.body)
@@ -201,12 +214,15 @@ class ScriptedUpstream:
 
     async def _handle(self, http_request: web.Request) -> web.StreamResponse:
         body = await http_request.read()
+        transport = http_request.transport
+        peer = transport.get_extra_info("peername") if transport is not None else None
         recorded = RecordedRequest(
             http_request.method,
             http_request.path,
             dict(http_request.query),
             {k.lower(): v for k, v in http_request.headers.items()},
             body,
+            (peer[0], peer[1]) if peer else None,
         )
         self.requests.append(recorded)
         try:
@@ -223,11 +239,8 @@ class ScriptedUpstream:
         reply = self._next(recorded)
         if reply.delay:
             await asyncio.sleep(reply.delay)
-        if reply.drop:
-            transport = http_request.transport
-            if transport is not None:
-                transport.close()
-            raise asyncio.CancelledError
+        if reply.drop and reply.events is None:
+            _close(http_request)
         if reply.events is None:
             return web.Response(status=reply.status, body=reply.body, headers=reply.headers)
         response = web.StreamResponse(status=reply.status, headers=reply.headers)
@@ -238,6 +251,8 @@ class ScriptedUpstream:
             if index and reply.interval:
                 await asyncio.sleep(reply.interval)
             await response.write(_event_bytes(event))
+        if reply.drop:
+            _close(http_request)
         await response.write_eof()
         return response
 
@@ -267,7 +282,11 @@ class ScriptedUpstream:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(
-            app, access_log=None, handle_signals=False, shutdown_timeout=0.1
+            app,
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=0.1,
+            handler_cancellation=True,  # so `disconnected` is seen while a reply waits
         )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, backlog=1024)
@@ -290,6 +309,14 @@ class ScriptedUpstream:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _close(http_request: web.Request) -> None:
+    """Close the connection mid-answer (the handler ends with it)."""
+    transport = http_request.transport
+    if transport is not None:
+        transport.close()
+    raise asyncio.CancelledError
 
 
 def _event_bytes(event: Any) -> bytes:

@@ -89,8 +89,9 @@ class EchoProvider(BaseProvider):
             return None
         choice = params.tool_choice
         if isinstance(choice, dict):
-            name = choice.get("function", {}).get("name")
-            return str(name) if name else None
+            function = choice.get("function")  # a plain dict: any shape can arrive here
+            name = function.get("name") if isinstance(function, dict) else None
+            return name if isinstance(name, str) and name else None
         if choice == "required":
             return params.tools[0].function.name
         return None

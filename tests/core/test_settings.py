@@ -1,0 +1,189 @@
+"""The TOML config: every key, ``${VAR}``, and errors that name the file, the key and the fault."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from plugboard.settings import ConfigError, load_settings
+from tests.helpers import clean_env, run_cli
+
+FULL = """
+[server]
+host = "0.0.0.0"
+port = 8080
+workers = 3
+database = "${DATA_DIR}/registry.db"
+max_body_size = 1048576
+log_level = "debug"
+graceful_timeout = 30
+
+[auth]
+master_key = "${MASTER:-sk-default-master}"
+disabled = false
+
+[plugins]
+enabled = ["openai", "echo"]
+disabled = ["anthropic"]
+
+[[providers]]
+name = "openai"
+type = "openai"
+base_url = "https://api.openai.com/v1"
+api_key = "${OPENAI_API_KEY}"
+headers = { "X-Title" = "plugboard" }
+timeout = 120.5
+connect_timeout = 5
+max_connections = 50
+organization = "org-1"
+
+[[models]]
+name = "gpt"
+provider = "openai"
+upstream_model = "gpt-4o-mini"
+
+[[models]]
+name = "plain"
+provider = "openai"
+
+[ratelimit]
+default_rpm = 60
+"""
+
+
+def write(tmp_path, text: str, name: str = "plugboard.toml"):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_every_key(tmp_path):
+    path = write(tmp_path, FULL)
+    settings = load_settings(path, env={"DATA_DIR": "/var/lib/pb", "OPENAI_API_KEY": "sk-up"})
+    server = settings.server
+    assert (server.host, server.port, server.workers) == ("0.0.0.0", 8080, 3)
+    assert server.database == "/var/lib/pb/registry.db"
+    assert (server.max_body_size, server.log_level, server.graceful_timeout) == (
+        1048576,
+        "debug",
+        30,
+    )
+    assert settings.auth.master_key == "sk-default-master"
+    assert settings.auth.disabled is False
+    assert settings.plugins.enabled == ["openai", "echo"]
+    assert settings.plugins.disabled == ["anthropic"]
+    (provider,) = settings.providers
+    assert provider.api_key == "sk-up"
+    assert provider.headers == {"X-Title": "plugboard"}
+    assert (provider.timeout, provider.connect_timeout, provider.max_connections) == (120.5, 5, 50)
+    assert provider.options == {"organization": "org-1"}  # adapter keys
+    assert "sk-up" not in repr(provider)
+    assert [m.upstream for m in settings.models] == ["gpt-4o-mini", "plain"]
+    assert settings.plugin_settings("ratelimit") == {"default_rpm": 60}
+    assert settings.source == str(path)
+
+
+def test_defaults_without_a_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(None, env={})
+    assert settings.source is None
+    server = settings.server
+    assert (server.host, server.port, server.workers) == ("127.0.0.1", 4000, 1)
+    assert (server.database, server.max_body_size) == ("plugboard.db", 20 * 1024 * 1024)
+    assert settings.auth.master_key is None
+    assert settings.plugins.enabled is None
+
+
+def test_plugboard_toml_in_the_working_directory_is_the_default(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path, "[server]\nport = 4321\n")
+    settings = load_settings(None, env={})
+    assert settings.source == "plugboard.toml"
+    assert settings.server.port == 4321
+
+
+def test_environment_overrides(tmp_path):
+    path = write(tmp_path, '[auth]\nmaster_key = "from-file"\n[plugins]\ndisabled = ["a"]\n')
+    env = {
+        "PLUGBOARD_MASTER_KEY": "from-env",
+        "PLUGBOARD_PLUGINS": "x,y",
+        "PLUGBOARD_DISABLE_PLUGINS": "b",
+    }
+    settings = load_settings(path, env=env)
+    assert settings.auth.master_key == "from-env"
+    assert settings.plugins.enabled == ["x", "y"]
+    assert settings.plugins.disabled == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[server]\nport = "eighty"\n', "server.port: Expected `int`, got `str`"),
+        ("[server]\nprot = 1\n", "server.prot: Object contains unknown field `prot`"),
+        ("[server]\nworkers = 0\n", "server.workers: must be at least 1"),
+        ("[server]\nmax_body_size = 0\n", "server.max_body_size: must be positive"),
+        ("[auth]\nmaster_key = 5\n", "auth.master_key: Expected `str | null`, got `int`"),
+        ('[plugins]\nenabled = "echo"\n', "plugins.enabled: Expected `array | null`, got `str`"),
+        (
+            '[[models]]\nname = "m"\n',
+            "models[0].provider: Object missing required field `provider`",
+        ),
+        (
+            '[[providers]]\nname = "p"\ntype = "t"\n[[providers]]\nname = "p"\ntype = "t"\n',
+            "providers[1].name: duplicate name 'p'",
+        ),
+        ('[[providers]]\nname = ""\ntype = "t"\n', "providers[0].name: must not be empty"),
+        (
+            '[[providers]]\nname = "p"\ntype = "t"\ntimeout = "slow"\n',
+            "providers[0].timeout: Expected `float`, got `str`",
+        ),
+        (
+            '[[providers]]\nname = "p"\ntype = "t"\napi_key = "${NOPE_NOT_SET}"\n',
+            "providers[0].api_key: environment variable NOPE_NOT_SET is not set",
+        ),
+        ("port = 4000\n", "port: unknown setting (plugin settings go in a [table] of their own)"),
+        ("[server\nport = 1\n", "invalid TOML: "),
+    ],
+)
+def test_invalid_config_names_file_key_and_fault(tmp_path, text, message):
+    path = write(tmp_path, text, "bad.toml")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, env={})
+    assert str(info.value).startswith(f"{path}: {message}")
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        load_settings(tmp_path / "absent.toml", env={})
+    assert str(info.value) == f"{tmp_path / 'absent.toml'}: No such file or directory"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('[server]\nport = "eighty"\n', "bad.toml: server.port: Expected `int`, got `str`"),
+        (
+            '[[providers]]\nname = "p"\ntype = "nope"\n',
+            "bad.toml: providers[0].type: no installed plugin provides the adapter type 'nope'",
+        ),
+        (
+            '[[models]]\nname = "m"\nprovider = "ghost"\n',
+            "bad.toml: models[0].provider: no provider named 'ghost' in this file",
+        ),
+    ],
+)
+def test_the_cli_reports_a_bad_config_without_a_traceback(tmp_path, text, expected):
+    write(tmp_path, text, "bad.toml")
+    result = run_cli(
+        "serve",
+        "--config",
+        "bad.toml",
+        cwd=tmp_path,
+        env=clean_env(PLUGBOARD_PLUGINS=""),
+        timeout=20,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"Error: {expected}")
+    assert "Traceback" not in result.stderr + result.stdout

@@ -1,0 +1,126 @@
+"""Helpers for tests that run ``plugboard`` as a real subprocess (no plugin imports here)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+SERVE_TIMEOUT = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def plugboard_exe(python: str | Path = sys.executable) -> str:
+    """The ``plugboard`` console script installed beside ``python``."""
+    exe = Path(python).parent / "plugboard"
+    assert exe.exists(), f"no plugboard script beside {python}"
+    return str(exe)
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment minus any PLUGBOARD_* the developer may have set."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PLUGBOARD_")}
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
+
+
+def run_cli(
+    *args: str,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    python: str | Path = sys.executable,
+    timeout: float = 60,
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [plugboard_exe(python), *args],
+        cwd=cwd,
+        env=env or clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+class Served:
+    """``plugboard serve`` in a subprocess; output goes to files so pipes never fill."""
+
+    def __init__(
+        self,
+        *args: str,
+        cwd: Path,
+        port: int | None = None,
+        env: dict[str, str] | None = None,
+        python: str | Path = sys.executable,
+        pass_port: bool = True,
+    ) -> None:
+        self.port = port or free_port()
+        self.cwd = cwd
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._out = cwd / f"serve-{self.port}.out"
+        self._err = cwd / f"serve-{self.port}.err"
+        command = [plugboard_exe(python), "serve", *args]
+        if pass_port:
+            command += ["--port", str(self.port)]
+        with self._out.open("wb") as out, self._err.open("wb") as err:
+            self.process = subprocess.Popen(
+                command, cwd=cwd, env=env or clean_env(), stdout=out, stderr=err
+            )
+
+    @property
+    def stdout(self) -> str:
+        return self._out.read_text()
+
+    @property
+    def stderr(self) -> str:
+        return self._err.read_text()
+
+    def wait_ready(self, timeout: float = SERVE_TIMEOUT) -> Served:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(
+                    f"serve exited with {self.process.returncode}\n"
+                    f"stdout:\n{self.stdout}\nstderr:\n{self.stderr}"
+                )
+            try:
+                if httpx.get(self.url + "/health/ready", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError(f"serve did not become ready\nstderr:\n{self.stderr}")
+
+    def signal(self, signum: int = signal.SIGTERM) -> None:
+        self.process.send_signal(signum)
+
+    def wait(self, timeout: float = SERVE_TIMEOUT) -> int:
+        return self.process.wait(timeout)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+
+    def __enter__(self) -> Served:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
