@@ -84,6 +84,7 @@ async def _serve(
     ctx = RequestContext(_asgi.request_id(scope), endpoint)
     try:
         headers = _asgi.header_map(scope)
+        ctx.headers = headers
         ctx.principal = await gateway.auth.authenticate(headers)
         raw = await _asgi.read_body(receive, headers, gateway.max_body_size)
         await answer(gateway, ctx, raw, send, receive)
@@ -130,6 +131,7 @@ async def _answer_chat(
         upstream_model=route.upstream_model,
         request_id=ctx.request_id,
     )
+    ctx.request = request
     await gateway.admit(ctx)
     if ctx.stream:
         stream = await route.provider.chat_stream(request)
@@ -161,6 +163,7 @@ async def _answer_embeddings(
         upstream_model=route.upstream_model,
         request_id=ctx.request_id,
     )
+    ctx.request = request
     await gateway.admit(ctx)
     response = await route.provider.embeddings(request)
     ctx.usage = response.usage
