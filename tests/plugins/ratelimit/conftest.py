@@ -19,7 +19,7 @@ MODELS = {
 
 
 class KeyedAuth:
-    """Bearer tokens ``key-<id>`` become principals with the limits given for ``<id>``."""
+    """Bearer tokens ``key-<id>`` become principals with the limits given for ``<id>``, if any."""
 
     def __init__(self, limits: Mapping[str, Mapping[str, int | None]]) -> None:
         self.principals = {
@@ -28,7 +28,12 @@ class KeyedAuth:
         }
 
     async def authenticate(self, token: str | None, headers: Mapping[str, str]) -> Principal | None:
-        return self.principals.get(token or "")
+        token = token or ""
+        if token in self.principals:
+            return self.principals[token]
+        if token.startswith("key-"):
+            return Principal(key_id=token[4:], name=token[4:])
+        return None
 
     @hookimpl
     def plugboard_register_authenticators(self, register: Callable[[Any], None]) -> None:

@@ -88,7 +88,8 @@ def test_settle_refunds_and_charges(table):
 def test_parallel(table):
     key = scope("key:h", parallel=2)
     first, second = table.charge([key], 0, 1.0), table.charge([key], 0, 1.0)
-    assert first.admitted and second.admitted
+    assert first.admitted
+    assert second.admitted
     refused = table.charge([key], 0, 1.0)
     assert refused.refused == ("key:h", "parallel", 2, 2)
     table.settle([key], first.bucket, 0, 2.0)

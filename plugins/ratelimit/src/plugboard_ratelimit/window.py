@@ -186,12 +186,16 @@ class Table:
     # --- the primitive ---------------------------------------------------------------------
 
     def charge(self, scopes: Sequence[Scope], tokens: int, now: float) -> Decision:
-        """Check every limit of every scope; if all hold, charge them all."""
+        """Check every limit of every scope; if all hold, charge them all.
+
+        The answer describes the tightest requests and tokens limits also on a refusal.
+        """
         q = self.q
         cur = int(now)
         found = []
-        req_best: tuple[int, int, int, int] | None = None  # (remaining, limit, off, cur)
-        tok_best: tuple[int, int, int, int] | None = None
+        refused: tuple[Scope, str, int, int, int, int] | None = None  # scope, kind, limit...
+        req_best: tuple[int, int, int, int, int] | None = None  # (left, limit, used, base, b)
+        tok_best: tuple[int, int, int, int, int] | None = None
         for scope in scopes:
             off = self._find(*scope.digest, cur)
             bucket = self._roll(off, cur)
@@ -200,62 +204,51 @@ class Table:
             if rpm is not None:
                 base = off + _REQ
                 used = sum(q[base : base + RING])
-                if used + 1 > rpm:
-                    return self._refuse(scope, "requests", rpm, used, 1, base, bucket, now)
-                if req_best is None or rpm - used - 1 < req_best[0]:
-                    req_best = (rpm - used - 1, rpm, base, bucket)
+                left = rpm - used - 1
+                if req_best is None or left < req_best[0]:
+                    req_best = (left, rpm, used, base, bucket)
+                if left < 0 and refused is None:
+                    refused = (scope, "requests", rpm, used, base, bucket)
             if tpm is not None:
                 base = off + _TOK
                 used = sum(q[base : base + RING])
-                if used + tokens > tpm:
-                    return self._refuse(scope, "tokens", tpm, used, tokens, base, bucket, now)
-                if tok_best is None or tpm - used - tokens < tok_best[0]:
-                    tok_best = (tpm - used - tokens, tpm, base, bucket)
-            if parallel is not None and q[off + _INFLIGHT] + 1 > parallel:
-                return Decision(
-                    False,
-                    cur,
-                    None,
-                    None,
-                    (scope.name, "parallel", parallel, q[off + _INFLIGHT]),
-                    1.0,
-                )
-        for scope, (off, bucket) in zip(scopes, found, strict=True):
-            slot = bucket % RING
-            q[off + _REQ + slot] += 1
-            q[off + _TOK + slot] += tokens
-            if scope.parallel is not None:
-                q[off + _INFLIGHT] += 1
+                left = tpm - used - tokens
+                if tok_best is None or left < tok_best[0]:
+                    tok_best = (left, tpm, used, base, bucket)
+                if left < 0 and refused is None:
+                    refused = (scope, "tokens", tpm, used, base, bucket)
+            if parallel is not None and refused is None:
+                inflight = q[off + _INFLIGHT]
+                if inflight + 1 > parallel:
+                    refused = (scope, "parallel", parallel, inflight, -1, bucket)
+        if refused is None:
+            for scope, (off, bucket) in zip(scopes, found, strict=True):
+                slot = bucket % RING
+                q[off + _REQ + slot] += 1
+                q[off + _TOK + slot] += tokens
+                if scope.parallel is not None:
+                    q[off + _INFLIGHT] += 1
+        admitted = refused is None
         requests = tokens_info = None
         if req_best is not None:
-            remaining, limit, base, bucket = req_best
-            requests = (limit, remaining, self._reset(base, bucket, now))
+            left, limit, used, base, bucket = req_best
+            remaining = left if admitted else limit - used
+            requests = (limit, max(0, remaining), self._reset(base, bucket, now))
         if tok_best is not None:
-            remaining, limit, base, bucket = tok_best
-            tokens_info = (limit, remaining, self._reset(base, bucket, now))
-        return Decision(True, cur, requests, tokens_info)
-
-    def _refuse(
-        self,
-        scope: Scope,
-        kind: str,
-        limit: int,
-        used: int,
-        cost: int,
-        base: int,
-        cur: int,
-        now: float,
-    ) -> Decision:
-        retry = None if cost > limit else self._retry(base, cur, used + cost - limit, now)
-        info = (limit, max(0, limit - used), self._reset(base, cur, now))
-        return Decision(
-            False,
-            cur,
-            info if kind == "requests" else None,
-            info if kind == "tokens" else None,
-            (scope.name, kind, limit, used),
-            retry,
-        )
+            left, limit, used, base, bucket = tok_best
+            remaining = left if admitted else limit - used
+            tokens_info = (limit, max(0, remaining), self._reset(base, bucket, now))
+        if refused is None:
+            return Decision(True, cur, requests, tokens_info)
+        scope, kind, limit, used, base, bucket = refused
+        cost = tokens if kind == "tokens" else 1
+        if kind == "parallel":
+            retry: float | None = 1.0  # unknowable: when one of them ends
+        elif cost > limit:
+            retry = None
+        else:
+            retry = self._retry(base, bucket, used + cost - limit, now)
+        return Decision(False, cur, requests, tokens_info, (scope.name, kind, limit, used), retry)
 
     def settle(self, scopes: Sequence[Scope], bucket: int, delta: int, now: float) -> None:
         """After the request: correct its token charge by ``delta``; end its in-flight count.
