@@ -113,7 +113,15 @@ def test_idle_records_are_reused_and_live_ones_kept():
 
 @pytest.mark.parametrize(
     ("seconds", "text"),
-    [(0.12, "120ms"), (1, "1s"), (17.5, "17.5s"), (360, "6m0s"), (3723, "1h2m3s"), (-1, "0ms")],
+    [
+        (0.12, "120ms"),
+        (1, "1s"),
+        (17.5, "18s"),
+        (60.2, "1m1s"),
+        (360, "6m0s"),
+        (3723, "1h2m3s"),
+        (-1, "0ms"),
+    ],
 )
 def test_format_duration(seconds, text):
     assert format_duration(seconds) == text
@@ -162,3 +170,26 @@ async def test_file_store_state_survives_reopening(tmp_path: Path):
     assert (await second.charge([key], 0)).admitted
     assert not (await second.charge([key], 0)).admitted
     await second.aclose()
+
+
+def test_running_totals_always_equal_the_rings(table):
+    import random
+
+    from plugboard_ratelimit.window import _REQ, _RSUM, _TOK, _TSUM, RING
+
+    rng = random.Random(7)
+    scopes = [scope(f"key:{i}", rpm=50, tpm=5000) for i in range(3)]
+    now = 10_000.0
+    charged = []
+    for _ in range(3000):
+        now += rng.choice((0.0, 0.01, 0.4, 3.0, 70.0)) if rng.random() < 0.3 else 0.05
+        decision = table.charge(rng.sample(scopes, 2), rng.randint(0, 300), now)
+        if decision.admitted:
+            charged.append(decision.bucket)
+        if charged and rng.random() < 0.5:
+            table.settle(scopes, charged.pop(0), rng.randint(-300, 300), now)
+        for s in scopes:
+            off = table._find(*s.digest, int(now))
+            q = table.q
+            assert q[off + _RSUM] == sum(q[off + _REQ : off + _REQ + RING])
+            assert q[off + _TSUM] == sum(q[off + _TOK : off + _TOK + RING])

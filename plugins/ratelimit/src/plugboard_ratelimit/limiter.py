@@ -10,6 +10,7 @@ which the gateway calls when the answer (a stream: its last chunk) was sent.
 from __future__ import annotations
 
 import logging
+import math
 from typing import TYPE_CHECKING
 
 from plugboard.errors import RateLimited
@@ -39,18 +40,27 @@ _KIND_TEXT = {
 
 
 def format_duration(seconds: float) -> str:
-    """OpenAI's reset format: ``120ms``, ``1s``, ``17.5s``, ``6m0s``, ``1h2m3s``."""
-    ms = max(0, round(seconds * 1000))
-    if ms < 1000:
-        return f"{ms}ms"
-    hours, rest = divmod(ms, 3_600_000)
-    minutes, rest = divmod(rest, 60_000)
-    secs = f"{rest / 1000:.3f}".rstrip("0").rstrip(".")
-    if hours:
-        return f"{hours}h{minutes}m{secs}s"
-    if minutes:
-        return f"{minutes}m{secs}s"
-    return f"{secs}s"
+    """OpenAI's reset format: ``120ms`` below a second, else whole seconds rounded up:
+    ``1s``, ``18s``, ``6m0s``, ``1h2m3s``."""
+    if seconds < 1:
+        return f"{max(0, round(seconds * 1000))}ms"
+    whole = math.ceil(seconds)
+    text = _DURATIONS.get(whole)
+    if text is None:
+        hours, rest = divmod(whole, 3600)
+        minutes, secs = divmod(rest, 60)
+        if hours:
+            text = f"{hours}h{minutes}m{secs}s"
+        elif minutes:
+            text = f"{minutes}m{secs}s"
+        else:
+            text = f"{secs}s"
+        if len(_DURATIONS) < 4096:
+            _DURATIONS[whole] = text
+    return text
+
+
+_DURATIONS: dict[int, str] = {}
 
 
 class _Plan:

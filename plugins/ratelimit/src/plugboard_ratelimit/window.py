@@ -43,13 +43,15 @@ WINDOW = 60
 RING = WINDOW + 1
 """Buckets counted per decision (the current, partial one and the 60 before it)."""
 RECORD = 128
-"""int64 values per record: hash (2), last bucket, in flight, requests ring, tokens ring."""
+"""int64 values per record: hash (2), last bucket, in flight, requests ring, tokens ring,
+and the two rings' running totals (so a decision never sums a ring)."""
 HEADER = 8
 """int64 values before the first record: magic, version, slots, record size."""
 PROBE = 16
 """Records looked at for one name before the least recently used one is taken over."""
-MAGIC = 0x504252_4C0001  # "PBRL", layout 1
+MAGIC = 0x504252_4C0002  # "PBRL", layout 2
 _LAST, _INFLIGHT, _REQ, _TOK = 2, 3, 4, 4 + RING
+_RSUM, _TSUM = _TOK + RING, _TOK + RING + 1
 
 _unpack = struct.Struct("<qq").unpack
 
@@ -144,7 +146,7 @@ class Table:
         q[off + 1] = d1
         q[off + _LAST] = cur
         q[off + _INFLIGHT] = 0
-        for k in range(_REQ, _TOK + RING):
+        for k in range(_REQ, RECORD):
             q[off + k] = 0
         return off
 
@@ -155,11 +157,13 @@ class Table:
         if cur <= last:  # another process's clock is a hair ahead
             return last
         if cur - last >= RING:
-            for k in range(_REQ, _TOK + RING):
+            for k in range(_REQ, RECORD):
                 q[off + k] = 0
         else:
             for b in range(last + 1, cur + 1):
                 slot = b % RING
+                q[off + _RSUM] -= q[off + _REQ + slot]
+                q[off + _TSUM] -= q[off + _TOK + slot]
                 q[off + _REQ + slot] = 0
                 q[off + _TOK + slot] = 0
         q[off + _LAST] = cur
@@ -203,7 +207,7 @@ class Table:
             rpm, tpm, parallel = scope.rpm, scope.tpm, scope.parallel
             if rpm is not None:
                 base = off + _REQ
-                used = sum(q[base : base + RING])
+                used = q[off + _RSUM]
                 left = rpm - used - 1
                 if req_best is None or left < req_best[0]:
                     req_best = (left, rpm, used, base, bucket)
@@ -211,7 +215,7 @@ class Table:
                     refused = (scope, "requests", rpm, used, base, bucket)
             if tpm is not None:
                 base = off + _TOK
-                used = sum(q[base : base + RING])
+                used = q[off + _TSUM]
                 left = tpm - used - tokens
                 if tok_best is None or left < tok_best[0]:
                     tok_best = (left, tpm, used, base, bucket)
@@ -226,6 +230,8 @@ class Table:
                 slot = bucket % RING
                 q[off + _REQ + slot] += 1
                 q[off + _TOK + slot] += tokens
+                q[off + _RSUM] += 1
+                q[off + _TSUM] += tokens
                 if scope.parallel is not None:
                     q[off + _INFLIGHT] += 1
         admitted = refused is None
@@ -264,8 +270,12 @@ class Table:
             if delta:
                 if current - bucket <= WINDOW:
                     index = off + _TOK + bucket % RING
-                    q[index] = max(0, q[index] + delta)
+                    old = q[index]
+                    new = max(0, old + delta)
+                    q[index] = new
+                    q[off + _TSUM] += new - old
                 elif delta > 0:
                     q[off + _TOK + current % RING] += delta
+                    q[off + _TSUM] += delta
             if scope.parallel is not None and q[off + _INFLIGHT] > 0:
                 q[off + _INFLIGHT] -= 1
