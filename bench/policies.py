@@ -1,4 +1,4 @@
-"""Per-decision cost of the policy plugins, in process (no HTTP): ``python benchmarks/policies.py``.
+"""Per-decision cost of the policy plugins, in process (no HTTP): ``python bench/policies.py``.
 
 Rows: a rate-limit acquire + release on each store (three scopes: key, model, key on model,
 with a token estimate), the cache's key and a hit on each store. ``--redis URL`` adds the
