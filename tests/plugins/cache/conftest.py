@@ -43,6 +43,11 @@ class TwoKeys:
 
 
 @pytest.fixture
+def two_keys() -> TwoKeys:
+    return TwoKeys()
+
+
+@pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
 

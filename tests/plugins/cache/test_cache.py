@@ -127,10 +127,8 @@ def test_embeddings_are_cached(cached_gateway, upstream_calls):
 
 
 @pytest.mark.parametrize(("scope", "expected"), [("key", "miss"), ("shared", "hit")])
-def test_scope(cached_gateway, scope, expected):
-    from conftest import TwoKeys
-
-    gw = cached_gateway({"scope": scope}, plugins=[TwoKeys()])
+def test_scope(cached_gateway, two_keys, scope, expected):
+    gw = cached_gateway({"scope": scope}, plugins=[two_keys])
     assert chat(gw, key="key-one").headers["x-plugboard-cache"] == "miss"
     assert chat(gw, key="key-two").headers["x-plugboard-cache"] == expected
     assert chat(gw, key="key-one").headers["x-plugboard-cache"] == "hit"

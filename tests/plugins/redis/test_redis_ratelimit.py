@@ -158,16 +158,17 @@ async def fire(urls: list[str], count: int) -> list[httpx.Response]:
 def test_two_gateway_processes_sharing_redis_admit_exactly_the_limit(redis_url, tmp_path: Path):
     source = Path(__file__).with_name("redis_local.py").read_text()
     site = install_plugin(tmp_path / "site", "redis_local", source)
-    env = {"PLUGBOARD_PLUGINS": "redis_local,ratelimit,redis"}
+    env = {"PLUGBOARD_PLUGINS": "redis_local,ratelimit,redis", "PYTHONPATH": str(site)}
     servers = []
     for node in ("a", "b"):  # two nodes: separate databases, nothing shared but Redis
         (tmp_path / node).mkdir()
         config = tmp_path / node / "plugboard.toml"
         config.write_text(CONFIG.format(db=tmp_path / node / "plugboard.db", url=redis_url))
-        servers.append(ServeProcess(config, workers=2, site=site, env=env, cwd=tmp_path / node))
+        args = ("--config", str(config), "--workers", "2")
+        servers.append(ServeProcess(*args, cwd=tmp_path / node, env=env))
     try:
         for server in servers:
-            server.start()
+            server.start(60, ready_workers=2)
         answers = asyncio.run(fire([s.url for s in servers], 100))
     finally:
         for server in servers:

@@ -51,9 +51,13 @@ def test_four_workers_admit_exactly_the_limit(tmp_path: Path):
     )
     config = tmp_path / "plugboard.toml"
     config.write_text(CONFIG.format(master=MASTER, db=tmp_path / "plugboard.db"))
-    env = {"PLUGBOARD_PLUGINS": "rl_local,ratelimit"}
-    with ServeProcess(config, workers=4, site=site, env=env, cwd=tmp_path) as server:
+    env = {"PLUGBOARD_PLUGINS": "rl_local,ratelimit", "PYTHONPATH": str(site)}
+    server = ServeProcess("--config", str(config), "--workers", "4", cwd=tmp_path, env=env)
+    try:
+        server.start(60, ready_workers=4)  # every worker answered before the burst
         answers = asyncio.run(fire(server.url, 100))
+    finally:
+        server.stop()
     codes = sorted(a.status_code for a in answers)
     assert codes == [200] * 20 + [429] * 80
     ok = [a for a in answers if a.status_code == 200]
