@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
+import httpx
 import openai
 import pytest
 
 import plugboard_cache
+import plugboard_keys
 import plugboard_openai
 import plugboard_ratelimit
 
@@ -95,3 +99,50 @@ def test_a_hit_counts_as_a_request_but_costs_no_tokens(gateway, scripted_upstrea
     assert refused.value.response.headers["x-ratelimit-remaining-requests"] == "0"
     assert refused.value.response.headers["x-plugboard-cache"] == "bypass"
     assert len(scripted_upstream.requests) == 1
+
+
+def test_key_limits_set_through_the_admin_api(make_gateway, scripted_upstream):
+    gw = make_gateway(
+        {
+            "providers": [{"name": "up", "type": "openai", "base_url": scripted_upstream.base_url}],
+            "models": [{"name": "mini", "provider": "up", "upstream_model": "gpt-4o-mini"}],
+        },
+        plugins=[plugboard_openai, plugboard_keys, plugboard_ratelimit, plugboard_cache],
+    )
+    admin = httpx.Client(base_url=gw.url, headers={"authorization": f"Bearer {gw.api_key}"})
+    key = admin.post("/admin/keys", json={"name": "app", "rpm": 2, "tpm": 50_000}).json()
+    client = gw.openai(api_key=key["key"])
+    messages = [{"role": "user", "content": "one two three"}]
+    first = client.chat.completions.with_raw_response.create(model="mini", messages=messages)
+    assert first.headers["x-ratelimit-limit-requests"] == "2"
+    assert first.headers["x-ratelimit-limit-tokens"] == "50000"
+    hit = client.chat.completions.with_raw_response.create(model="mini", messages=messages)
+    assert hit.headers["x-plugboard-cache"] == "hit"
+    with pytest.raises(openai.RateLimitError) as refused:  # the hit counted as a request
+        client.chat.completions.create(model="mini", messages=messages)
+    assert refused.value.response.headers["x-ratelimit-limit-requests"] == "2"
+    assert len(scripted_upstream.requests) == 1
+
+    # the hit was recorded with zero tokens and zero cost
+    usage = admin.get("/admin/usage", params={"group_by": "model"}).json()
+    totals = usage["totals"]
+    assert totals["prompt_tokens"] == 10
+    assert totals["completion_tokens"] == 3
+    assert totals["requests"] == 3
+
+    # raising the key's limit through the admin API takes effect without a restart
+    admin.patch(f"/admin/keys/{key['id']}", json={"rpm": 10})
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            answer = client.chat.completions.with_raw_response.create(
+                model="mini", messages=messages, extra_headers={"cache-control": "no-cache"}
+            )
+        except openai.RateLimitError:  # the change has not reached the gateway yet
+            answer = None
+        if answer is not None:
+            assert answer.headers["x-ratelimit-limit-requests"] == "10"
+            break
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    admin.close()
