@@ -53,3 +53,10 @@ def bench(session: nox.Session) -> None:
     _install_workspace(session)
     session.install("httpx")
     session.run("python", "bench/run.py", *session.posargs)
+
+
+@nox.session(name="bench-policies")
+def bench_policies(session: nox.Session) -> None:
+    """Per-decision cost of ratelimit and cache (``-- --redis redis://...`` adds Redis)."""
+    _install_workspace(session)
+    session.run("python", "bench/policies.py", *session.posargs)

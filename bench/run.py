@@ -44,13 +44,21 @@ def wait_http(url: str, timeout: float = 20.0) -> float:
     raise TimeoutError(url)
 
 
-def wrk(url: str, body: str, connections: int, seconds: int, path: Path) -> dict[str, float]:
-    script = path / f"wrk-{abs(hash(body))}.lua"
+def wrk(
+    url: str,
+    body: str,
+    connections: int,
+    seconds: int,
+    path: Path,
+    headers: dict[str, str] | None = None,
+) -> dict[str, float]:
+    headers = {"Authorization": f"Bearer {MASTER}", **(headers or {})}
+    script = path / f"wrk-{abs(hash((body, tuple(headers.items()))))}.lua"
     script.write_text(
         'wrk.method = "POST"\n'
         f"wrk.body = [[{body}]]\n"
         'wrk.headers["Content-Type"] = "application/json"\n'
-        f'wrk.headers["Authorization"] = "Bearer {MASTER}"\n'
+        + "".join(f'wrk.headers["{k}"] = "{v}"\n' for k, v in headers.items())
     )
     out = subprocess.run(
         [
@@ -127,8 +135,22 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+POLICIES = "ratelimit,cache,redis"
+"""Policy plugins kept out of every gateway but the policy rows' (installing one enables it)."""
+RATELIMIT = (
+    '\n[ratelimit.keys."*"]\nrpm = 1000000000\ntpm = 1000000000000\n'
+    "[ratelimit.models.bench]\nrpm = 1000000000\ntpm = 1000000000000\n"
+    "key_rpm = 1000000000\nkey_tpm = 1000000000000\n"
+)
+
+
 def start_gateway(
-    work: Path, port: int, up_port: int, server_extra: str = "", extra: str = ""
+    work: Path,
+    port: int,
+    up_port: int,
+    server_extra: str = "",
+    extra: str = "",
+    disabled: str = POLICIES,
 ) -> tuple[subprocess.Popen[bytes], float]:
     config = work / f"bench-{port}.toml"
     config.write_text(
@@ -138,7 +160,7 @@ def start_gateway(
         f'base_url = "http://127.0.0.1:{up_port}/v1"\napi_key = "sk-upstream"\n\n'
         '[[models]]\nname = "bench"\nprovider = "up"\nupstream_model = "gpt-4o-mini"\n' + extra
     )
-    env = {**os.environ, "PLUGBOARD_MASTER_KEY": MASTER}
+    env = {**os.environ, "PLUGBOARD_MASTER_KEY": MASTER, "PLUGBOARD_DISABLE_PLUGINS": disabled}
     started = time.perf_counter()
     gateway = subprocess.Popen(
         [
@@ -167,6 +189,47 @@ def start_gateway(
 def stop(process: subprocess.Popen[bytes]) -> None:
     process.terminate()
     process.wait(30)
+
+
+def policy_rows(
+    work: Path, port: int, up_port: int, seconds: int, off: dict[str, float]
+) -> list[tuple[str, dict[str, float]]]:
+    """Each policy on vs. off: keys (a virtual key), ratelimit (limits never reached: every
+    decision is made), cache (misses that store, then hits), and all three."""
+    url = f"http://127.0.0.1:{port}/v1/chat/completions"
+    no_cache = {"Cache-Control": "no-cache"}  # skips the lookup, still stores: a miss's cost
+    found: list[tuple[str, dict[str, float]]] = [("all policies off (master key)", off)]
+    gateway, _ = start_gateway(work, port, up_port, extra=RATELIMIT, disabled="redis")
+    try:
+        admin = {"authorization": f"Bearer {MASTER}"}
+        created = httpx.post(
+            f"http://127.0.0.1:{port}/admin/keys", json={"name": "bench"}, headers=admin
+        )
+        key = {"Authorization": f"Bearer {created.json()['key']}"}
+        found.append(
+            (
+                "keys + ratelimit + cache miss",
+                wrk(url, BODY, 16, seconds, work, {**key, **no_cache}),
+            )
+        )
+        found.append(("keys + ratelimit + cache hit", wrk(url, BODY, 16, seconds, work, key)))
+        found.append(
+            ("ratelimit + cache miss (master key)", wrk(url, BODY, 16, seconds, work, no_cache))
+        )
+    finally:
+        stop(gateway)
+    gateway, _ = start_gateway(work, port, up_port, extra=RATELIMIT, disabled="cache,redis")
+    try:
+        found.append(("ratelimit only (3 scopes, tokens)", wrk(url, BODY, 16, seconds, work)))
+    finally:
+        stop(gateway)
+    gateway, _ = start_gateway(work, port, up_port, disabled="ratelimit,redis")
+    try:
+        found.append(("cache only, miss + store", wrk(url, BODY, 16, seconds, work, no_cache)))
+        found.append(("cache only, hit (no upstream call)", wrk(url, BODY, 16, seconds, work)))
+    finally:
+        stop(gateway)
+    return found
 
 
 def main() -> None:
@@ -218,6 +281,7 @@ def main() -> None:
             )
         finally:
             stop(gateway)
+        policies = policy_rows(work, gw_port + 2, up_port, args.seconds, rows[1][3])
     finally:
         stop(upstream)
         shutil.rmtree(work, ignore_errors=True)
@@ -248,6 +312,14 @@ def main() -> None:
     print("|---|---:|---:|")
     for label, figures in transports:
         print(f"| {label} | {figures['rps']:,.0f} | {figures['p50']:.2f} / {figures['p99']:.2f} |")
+    print("\n| policies (non-streaming, 16 conns) | req/s | p50 / p99 ms | added p50 ms |")
+    print("|---|---:|---:|---:|")
+    off = rows[1][3]
+    for label, figures in policies:
+        print(
+            f"| {label} | {figures['rps']:,.0f} | {figures['p50']:.2f} / {figures['p99']:.2f} "
+            f"| {figures['p50'] - off['p50']:.2f} |"
+        )
     print(
         f"\nstart-up to ready: {startup:.2f} s; worker RSS idle {idle:.0f} MB, "
         f"after the runs {busy:.0f} MB"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -298,11 +299,21 @@ def test_register_caches(make_gateway, scripted_upstream, master_key):
     client.embeddings.create(model="public", input="x")
     client.embeddings.create(model="public", input="x")
     assert len(scripted_upstream.requests) == 2
-    # Streams are not cached.
-    for _ in range(2):
-        list(client.chat.completions.create(**CHAT, stream=True))
-    assert len(scripted_upstream.requests) == 4
-    assert [e.cache_status for e in events] == ["miss", "hit", "miss", "hit", None, None]
+    # A completed stream is stored too, and the next stream replays it.
+    streamed = [
+        "".join(
+            c.choices[0].delta.content or ""
+            for c in client.chat.completions.create(**{**CHAT, "temperature": 0.1}, stream=True)
+            if c.choices
+        )
+        for _ in range(2)
+    ]
+    assert streamed == ["hello there", "hello there"]
+    assert len(scripted_upstream.requests) == 3
+    deadline = time.monotonic() + 2  # a stream's event follows its last chunk
+    while len(events) < 6 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert [e.cache_status for e in events] == ["miss", "hit", "miss", "hit", "miss", "hit"]
     # Errors are never stored.
     from plugboard.testing import Reply
 

@@ -4,6 +4,13 @@ authenticate → read and decode the body once → resolve the public model → 
 cache (complete answers; streams bypass it) → the provider → relay → finish (limiters
 settle, request-finished listeners).
 Everything it calls was resolved at start-up; nothing here touches pluggy or the database.
+
+With a cache installed every answer says ``x-plugboard-cache: hit|miss|bypass``. The
+cache is asked after the rate limiters (a hit counts as a request) unless the request says
+``Cache-Control: no-cache``; successful answers are stored unless it says ``no-store``. A
+hit is served with zero usage; a ``stream: true`` request is answered from a cached
+completion replayed as SSE, and a completed stream is assembled into a completion for the
+cache (:mod:`plugboard.replay`). A failing cache is logged and treated as a miss.
 """
 
 from __future__ import annotations
@@ -19,17 +26,19 @@ from plugboard import _asgi
 from plugboard._validation import describe
 from plugboard.auth import require_scope
 from plugboard.errors import InvalidRequest, PermissionDenied, PlugboardError, UpstreamError
+from plugboard.replay import StreamAssembler, replay_events
 from plugboard.schemas import ChatCompletionParams, EmbeddingsParams, Usage
-from plugboard.types import ChatRequest, EmbeddingsRequest, RequestContext
+from plugboard.types import ChatRequest, ChatStream, EmbeddingsRequest, RequestContext
 from plugboard.wire import DONE
 
 if TYPE_CHECKING:
     from plugboard.gateway import Gateway, Route
-    from plugboard.types import ChatStream
+    from plugboard.protocols import Cache
 
 log = logging.getLogger("plugboard.request")
 
 _decode = msgspec.json.Decoder().decode
+CACHE_HEADER = "x-plugboard-cache"
 
 
 def _decode_body(raw: bytes, params_type: type[Any]) -> tuple[dict[str, Any], Any]:
@@ -86,6 +95,9 @@ async def _serve(
     ctx = RequestContext(_asgi.request_id(scope), endpoint)
     try:
         headers = _asgi.header_map(scope)
+        ctx.headers = headers
+        if gateway.cache is not None:
+            ctx.response_headers[CACHE_HEADER] = "bypass"
         ctx.principal = await gateway.auth.authenticate(headers)
         raw = await _asgi.read_body(receive, headers, gateway.max_body_size)
         await answer(gateway, ctx, raw, send, receive)
@@ -132,18 +144,36 @@ async def _answer_chat(
         upstream_model=route.upstream_model,
         request_id=ctx.request_id,
     )
+    ctx.request = request
     await gateway.admit(ctx)
+    cache = gateway.cache
+    store = False
+    if cache is not None:
+        cached, store = await _lookup(cache, ctx, request)
+        if cached is not None:
+            if ctx.stream:
+                replay = ChatStream(_aiter(replay_events(cached, request.client_wants_usage)))
+                replay.usage = ctx.usage
+                await _relay_stream(ctx, request, replay, send, receive)
+            else:
+                ctx.first_chunk_at = time.perf_counter()
+                await _asgi.send_json(send, 200, cached, ctx.response_headers)
+            return
     if ctx.stream:
         stream = await route.provider.chat_stream(request)
-        await _relay_stream(ctx, request, stream, send, receive)
-        return
-    if await _send_cached(gateway, ctx, request, send):
-        return
-    response = await route.provider.chat(request)
-    ctx.usage = response.usage
-    ctx.first_chunk_at = time.perf_counter()
-    await _asgi.send_json(send, 200, response.content, ctx.response_headers)
-    await _store(gateway, ctx, request, response.content)
+        assembler = StreamAssembler() if store else None
+        completed = await _relay_stream(ctx, request, stream, send, receive, assembler)
+        if assembler is not None and completed and ctx.status == 200:
+            content = assembler.result(ctx.usage)
+            if content is not None:
+                await _store(cache, ctx, request, content)
+    else:
+        response = await route.provider.chat(request)
+        ctx.usage = response.usage
+        ctx.first_chunk_at = time.perf_counter()
+        await _asgi.send_json(send, 200, response.content, ctx.response_headers)
+        if store:
+            await _store(cache, ctx, request, response.content)
 
 
 async def _answer_embeddings(
@@ -166,50 +196,71 @@ async def _answer_embeddings(
         upstream_model=route.upstream_model,
         request_id=ctx.request_id,
     )
+    ctx.request = request
     await gateway.admit(ctx)
-    if await _send_cached(gateway, ctx, request, send):
-        return
+    cache = gateway.cache
+    store = False
+    if cache is not None:
+        cached, store = await _lookup(cache, ctx, request)
+        if cached is not None:
+            ctx.first_chunk_at = time.perf_counter()
+            await _asgi.send_json(send, 200, cached, ctx.response_headers)
+            return
     response = await route.provider.embeddings(request)
     ctx.usage = response.usage
     ctx.first_chunk_at = time.perf_counter()
     await _asgi.send_json(send, 200, response.content, ctx.response_headers)
-    await _store(gateway, ctx, request, response.content)
+    if store:
+        await _store(cache, ctx, request, response.content)
 
 
-async def _send_cached(
-    gateway: Gateway,
-    ctx: RequestContext,
-    request: ChatRequest | EmbeddingsRequest,
-    send: _asgi.Send,
-) -> bool:
-    """Answer from the cache if it holds this request; streams never reach here."""
-    cache = gateway.cache
-    if cache is None:
-        return False
-    try:
-        content = await cache.get(ctx, request)
-    except Exception:  # a cache is an optimisation: failing, it must not fail the request
-        log.exception("cache lookup failed for request %s", ctx.request_id)
-        content = None
-    if content is None:
-        ctx.cache_status = "miss"
-        return False
-    ctx.cache_status = "hit"
-    ctx.first_chunk_at = time.perf_counter()
-    await _asgi.send_json(send, 200, content, ctx.response_headers)
-    return True
+def _cache_control(ctx: RequestContext) -> tuple[bool, bool]:
+    """(look up, store) as the request's ``Cache-Control`` allows."""
+    value = ctx.headers.get("cache-control")
+    if not value:
+        return True, True
+    directives = {part.split("=", 1)[0].strip().lower() for part in value.split(",")}
+    return "no-cache" not in directives, "no-store" not in directives
+
+
+async def _lookup(
+    cache: Cache, ctx: RequestContext, request: ChatRequest | EmbeddingsRequest
+) -> tuple[bytes | None, bool]:
+    """The cached answer, if any (then ``ctx.usage`` is zero), and whether to store one."""
+    lookup, store = _cache_control(ctx)
+    status = "bypass"
+    if lookup:
+        try:
+            cached = await cache.get(ctx, request)
+        except Exception:
+            log.exception("cache lookup failed; answering without the cache")
+            cached = None
+        if cached is not None:
+            ctx.cache_status = ctx.response_headers[CACHE_HEADER] = "hit"
+            ctx.usage = Usage()
+            return cached, False
+        status = "miss"
+    ctx.cache_status = ctx.response_headers[CACHE_HEADER] = status
+    return None, store
 
 
 async def _store(
-    gateway: Gateway, ctx: RequestContext, request: ChatRequest | EmbeddingsRequest, content: bytes
+    cache: Cache | None,
+    ctx: RequestContext,
+    request: ChatRequest | EmbeddingsRequest,
+    content: bytes,
 ) -> None:
-    cache = gateway.cache
     if cache is None:
         return
     try:
         await cache.set(ctx, request, content)
     except Exception:
-        log.exception("cache store failed for request %s", ctx.request_id)
+        log.exception("storing an answer in the cache failed")
+
+
+async def _aiter(events: list[bytes]) -> AsyncIterator[bytes]:
+    for event in events:
+        yield event
 
 
 async def _relay_stream(
@@ -218,7 +269,9 @@ async def _relay_stream(
     stream: ChatStream,
     send: _asgi.Send,
     receive: _asgi.Receive,
-) -> None:
+    assembler: StreamAssembler | None = None,
+) -> bool:
+    """Relay ``stream``; return whether it ran to its end (the client stayed)."""
     events = 0
 
     def on_first() -> None:
@@ -227,9 +280,15 @@ async def _relay_stream(
     async def chunks() -> AsyncIterator[bytes]:
         nonlocal events
         try:
-            async for chunk in stream:
-                events += chunk.count(b"data:")
-                yield chunk
+            if assembler is None:
+                async for chunk in stream:
+                    events += chunk.count(b"data:")
+                    yield chunk
+            else:
+                async for chunk in stream:
+                    events += chunk.count(b"data:")
+                    assembler.feed(chunk)
+                    yield chunk
         except PlugboardError as error:
             ctx.status, ctx.error_code = error.status_code, error.code
             yield b"data: " + error.body() + b"\n\n"
@@ -249,6 +308,7 @@ async def _relay_stream(
         ctx.extra["plugboard.usage_estimated"] = True
     if not completed:
         ctx.status, ctx.error_code = 499, "client_disconnected"
+    return completed
 
 
 def estimate_usage(request: ChatRequest, events: int) -> Usage:

@@ -164,7 +164,9 @@ class Principal:
     """Who is calling, and what they may do; returned by an authenticator.
 
     ``None`` for ``models`` or ``scopes`` means no restriction. ``models`` holds exact
-    names and ``prefix*`` patterns.
+    names and ``prefix*`` patterns. ``rpm``, ``tpm`` (per minute) and ``max_parallel``
+    (requests in flight at once) are the key's own limits, ``None`` when it has none; rate
+    limiters enforce them.
     """
 
     __slots__ = (
@@ -224,6 +226,9 @@ class Principal:
 class RequestContext:
     """One request's state as it moves through the gateway; policies read and annotate it.
 
+    :ivar headers: the request's headers, names in lower case.
+    :ivar request: the decoded request (a :class:`ChatRequest` or :class:`EmbeddingsRequest`),
+        set before rate limiters are asked; ``None`` until then.
     :ivar response_headers: headers of the answer (``x-request-id``; policies add theirs).
     :ivar extra: free space for plugins, namespaced by plugin name.
     """
@@ -235,9 +240,11 @@ class RequestContext:
         "estimated_tokens",
         "extra",
         "first_chunk_at",
+        "headers",
         "model",
         "principal",
         "provider",
+        "request",
         "request_id",
         "response_headers",
         "started",
@@ -253,6 +260,8 @@ class RequestContext:
         self.endpoint = endpoint
         self.started = time.perf_counter()
         self.started_at = time.time()
+        self.headers: Mapping[str, str] = {}
+        self.request: ChatRequest | EmbeddingsRequest | None = None
         self.principal: Principal | None = None
         self.model: str | None = None
         self.provider: str | None = None

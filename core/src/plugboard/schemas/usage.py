@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 
 class PromptTokensDetails(msgspec.Struct, omit_defaults=True):
@@ -20,16 +21,17 @@ class CompletionTokensDetails(msgspec.Struct, omit_defaults=True):
 class Usage(msgspec.Struct):
     """OpenAI's ``usage`` object, as upstreams report it and as usage records store it.
 
-    The three counts are always encoded, zeros included (clients require them).
+    The three counts are always encoded, zeros included (clients require them); the details
+    only when there are some.
     """
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
-    prompt_tokens_details: PromptTokensDetails | None = None
-    completion_tokens_details: CompletionTokensDetails | None = None
+    prompt_tokens_details: PromptTokensDetails | None | UnsetType = UNSET
+    completion_tokens_details: CompletionTokensDetails | None | UnsetType = UNSET
 
     @property
     def cached_tokens(self) -> int:
         details = self.prompt_tokens_details
-        return (details.cached_tokens or 0) if details is not None else 0
+        return (details.cached_tokens or 0) if details else 0

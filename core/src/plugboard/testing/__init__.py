@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from plugboard.testing.gateway import GatewayServer, RunningGateway, build_settings
-from plugboard.testing.process import ServeProcess, free_port
+from plugboard.testing.process import ServeProcess, free_port, install_plugin
 from plugboard.testing.upstream import RecordedRequest, Reply, ScriptedUpstream
 
 __all__ = [
@@ -23,4 +23,5 @@ __all__ = [
     "ServeProcess",
     "build_settings",
     "free_port",
+    "install_plugin",
 ]

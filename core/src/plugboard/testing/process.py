@@ -1,4 +1,9 @@
-"""``plugboard serve`` as a real subprocess, for tests of workers, signals and the CLI."""
+"""``plugboard serve`` as a real subprocess, for tests of workers, signals and the CLI.
+
+:func:`install_plugin` writes a module and a ``.dist-info`` beside it into a directory: put
+that directory on ``PYTHONPATH`` and ``importlib.metadata`` finds the module's ``plugboard``
+entry point in the subprocess (every worker) like an installed plugin's, without packaging.
+"""
 
 from __future__ import annotations
 
@@ -13,13 +18,25 @@ from typing import Any
 
 import httpx
 
-__all__ = ["ServeProcess", "free_port"]
+__all__ = ["ServeProcess", "free_port", "install_plugin"]
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def install_plugin(site: str | Path, name: str, source: str) -> Path:
+    """Make ``source`` importable from ``site`` as ``name``, with a ``plugboard`` entry point."""
+    site = Path(site)
+    site.mkdir(parents=True, exist_ok=True)
+    (site / f"{name}.py").write_text(source, encoding="utf-8")
+    info = site / f"{name}-0.dist-info"
+    info.mkdir(exist_ok=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0\n")
+    (info / "entry_points.txt").write_text(f"[plugboard]\n{name} = {name}\n")
+    return site
 
 
 class ServeProcess:

@@ -1,0 +1,131 @@
+"""Per-decision cost of the policy plugins, in process (no HTTP): ``python bench/policies.py``.
+
+Rows: a rate-limit acquire + release on each store (three scopes: key, model, key on model,
+with a token estimate), the cache's key and a hit on each store. ``--redis URL`` adds the
+Redis stores (one round trip each). The gateway's HTTP benchmark measures the same
+policies end to end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import msgspec
+
+from plugboard import ChatRequest, Principal, RequestContext
+from plugboard.schemas import ChatCompletionParams, Usage
+from plugboard.settings import Settings
+from plugboard_cache.cache import ResponseCache
+from plugboard_cache.config import CacheConfig
+from plugboard_cache.key import cache_key
+from plugboard_cache.sqlite import SQLiteStore
+from plugboard_cache.stores import CacheStore
+from plugboard_cache.stores import MemoryStore as CacheMemory
+from plugboard_ratelimit.config import RateLimitConfig, load_config
+from plugboard_ratelimit.limiter import SlidingWindowLimiter
+from plugboard_ratelimit.stores import FileStore, LimitStore, MemoryStore
+
+BODY = {
+    "model": "gpt-x",
+    "messages": [
+        {"role": "system", "content": "You are a helpful assistant."},
+        {"role": "user", "content": "Summarise the plot of Hamlet in three sentences."},
+    ],
+    "temperature": 0.2,
+    "max_tokens": 200,
+}
+
+
+def request() -> ChatRequest:
+    raw = msgspec.json.encode(BODY)
+    params = msgspec.convert(BODY, ChatCompletionParams)
+    return ChatRequest(
+        params=params, body=BODY, raw=raw, public_model="gpt-x", upstream_model="gpt-x"
+    )
+
+
+def context(req: ChatRequest) -> RequestContext:
+    ctx = RequestContext("req_1", "chat")
+    ctx.principal = Principal(key_id="k1", rpm=10**9, tpm=10**12, max_parallel=10**6)
+    ctx.model, ctx.provider, ctx.request = "gpt-x", "up", req
+    return ctx
+
+
+async def measure(name: str, step: Callable[[], Awaitable[object]], n: int) -> None:
+    for _ in range(min(n, 2000)):
+        await step()
+    rounds = []
+    for _ in range(5):
+        started = time.perf_counter()
+        for _ in range(n):
+            await step()
+        rounds.append((time.perf_counter() - started) / n * 1e6)
+    print(f"{name:<52} {statistics.median(rounds):8.1f} µs")
+
+
+async def limiter_row(name: str, store: LimitStore, n: int) -> None:
+    config: RateLimitConfig = load_config(
+        {"models": {"gpt-x": {"rpm": 10**9, "tpm": 10**12, "key_rpm": 10**9}}}, None
+    )
+    limiter = SlidingWindowLimiter(config, store)
+    await store.start()
+    req = request()
+
+    async def step() -> None:
+        ctx = context(req)
+        await limiter.acquire(ctx)
+        ctx.usage, ctx.first_chunk_at = Usage(30, 20, 50), 1.0
+        await limiter.release(ctx)
+
+    await measure(f"ratelimit acquire+release, {name}", step, n)
+    await store.aclose()
+
+
+async def cache_row(name: str, store: CacheStore, n: int) -> None:
+    cache = ResponseCache(CacheConfig(), store)
+    await store.start()
+    req = request()
+    ctx = context(req)
+    await cache.set(ctx, req, b'{"id": "x"}' * 100)
+
+    async def step() -> None:
+        assert await cache.get(context(req), req) is not None
+
+    await measure(f"cache hit (key + get), {name}", step, n)
+    await store.aclose()
+
+
+async def main(redis_url: str | None, n: int) -> None:
+    req = request()
+    ctx = context(req)
+
+    async def key_only() -> None:
+        cache_key(ctx, req, True)
+
+    await measure("cache key (canonical JSON + blake2b)", key_only, n)
+    with tempfile.TemporaryDirectory() as tmp:
+        await limiter_row("memory store", MemoryStore(16384), n)
+        await limiter_row("file store (mmap + fcntl)", FileStore(Path(tmp) / "rl", 16384), n)
+        await cache_row("memory store", CacheMemory(), n)
+        await cache_row("sqlite store", SQLiteStore(Path(tmp) / "c.db"), n)
+        if redis_url:
+            from plugboard_redis.cache import RedisCacheStore
+            from plugboard_redis.ratelimit import RedisLimitStore
+
+            settings = Settings(extra={"redis": {"url": redis_url}})
+            await limiter_row("redis store", RedisLimitStore(settings), n // 10)
+            await cache_row("redis store", RedisCacheStore(settings), n // 10)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--redis", help="redis://... to include the Redis stores")
+    parser.add_argument("-n", type=int, default=20000)
+    args = parser.parse_args()
+    asyncio.run(main(args.redis, args.n))

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import cache_local
+import pytest
+
+import plugboard_cache
+from plugboard import Principal, hookimpl
+
+MODELS = {
+    "providers": [{"name": "local", "type": "local"}],
+    "models": [
+        {"name": "small", "provider": "local"},
+        {"name": "big", "provider": "local"},
+    ],
+}
+
+
+class Recorder:
+    """Keeps every request-finished event."""
+
+    def __init__(self) -> None:
+        self.events: list[Any] = []
+
+    @hookimpl
+    def plugboard_request_finished(self, event: Any) -> None:
+        self.events.append(event)
+
+
+class TwoKeys:
+    """Bearer ``key-one`` and ``key-two``: two principals."""
+
+    async def authenticate(self, token: str | None, headers: Mapping[str, str]) -> Principal | None:
+        if token in ("key-one", "key-two"):
+            return Principal(key_id=token, name=token)
+        return None
+
+    @hookimpl
+    def plugboard_register_authenticators(self, register: Callable[[Any], None]) -> None:
+        register(self)
+
+
+@pytest.fixture
+def two_keys() -> TwoKeys:
+    return TwoKeys()
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def upstream_calls() -> list[str]:
+    cache_local.calls.clear()
+    return cache_local.calls
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture
+def cached_gateway(make_gateway, recorder, upstream_calls) -> Callable[..., Any]:
+    def make(cache: dict[str, Any] | None = None, **kwargs: Any):
+        config = {**MODELS, "cache": cache or {}}
+        plugins = [cache_local, plugboard_cache, recorder, *kwargs.pop("plugins", ())]
+        return make_gateway(config, plugins=plugins, **kwargs)
+
+    return make

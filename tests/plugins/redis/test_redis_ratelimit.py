@@ -1,0 +1,181 @@
+"""Rate limits on Redis: exact under concurrency, across gateway processes, through outages."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from plugboard.settings import Settings
+from plugboard.testing import ServeProcess, install_plugin
+from plugboard_ratelimit.window import Scope, digest
+from plugboard_redis.ratelimit import RedisLimitStore
+
+HELLO = [{"role": "user", "content": "hello there world"}]
+
+
+def scope(name: str, rpm=None, tpm=None, parallel=None) -> Scope:
+    return Scope(name, digest(name), rpm, tpm, parallel)
+
+
+def store_for(url: str, **redis_table) -> RedisLimitStore:
+    return RedisLimitStore(Settings(extra={"redis": {"url": url, **redis_table}}))
+
+
+def chat(gw, key: str = "a", **body) -> httpx.Response:
+    return httpx.post(
+        gw.url + "/v1/chat/completions",
+        json={"model": "small", "messages": HELLO, **body},
+        headers={"authorization": f"Bearer key-{key}"},
+        timeout=30,
+    )
+
+
+@pytest.mark.anyio
+async def test_concurrent_charges_admit_exactly_the_limit(redis_url):
+    store = store_for(redis_url)
+    await store.start()
+    key, model = scope("key:a", rpm=20, tpm=10_000), scope("model:m", rpm=1000)
+    decisions = await asyncio.gather(*(store.charge([key, model], 100) for _ in range(100)))
+    admitted = [d for d in decisions if d.admitted]
+    assert len(admitted) == 20
+    assert sorted(d.requests[1] for d in admitted) == list(range(20))
+    refused = [d for d in decisions if not d.admitted]
+    assert {d.refused for d in refused} == {("key:a", "requests", 20, 20)}
+    assert all(0 < d.retry_after <= 61 for d in refused)
+    assert refused[0].requests == (20, 0, pytest.approx(60.5, abs=0.6))
+    await store.aclose()
+
+
+@pytest.mark.anyio
+async def test_tokens_settling_and_in_flight(redis_url):
+    store = store_for(redis_url)
+    await store.start()
+    key = scope("key:t", tpm=1000, parallel=1)
+    first = await store.charge([key], 900)
+    assert first.admitted
+    assert first.tokens[:2] == (1000, 100)
+    busy = await store.charge([key], 10)
+    assert busy.refused == ("key:t", "parallel", 1, 1)
+    await store.settle([key], first.bucket, -850)  # it used 50, and ended
+    second = await store.charge([key], 900)
+    assert second.admitted
+    assert second.tokens[:2] == (1000, 50)
+    too_big = await store.charge([scope("key:u", tpm=10)], 11)
+    assert too_big.retry_after is None
+    await store.aclose()
+
+
+def test_limits_and_headers_through_the_gateway(redis_gateway, redis_url, upstream_calls):
+    gw = redis_gateway({"url": redis_url}, ratelimit={}, keys={"a": {"rpm": 2, "tpm": 5000}})
+    answers = [chat(gw) for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    assert answers[1].headers["x-ratelimit-remaining-requests"] == "0"
+    assert answers[0].headers["x-ratelimit-limit-tokens"] == "5000"
+    assert answers[2].json()["error"]["code"] == "rate_limit_exceeded"
+    assert int(answers[2].headers["retry-after"]) >= 1
+    assert len(upstream_calls) == 2
+
+
+def test_outage_fails_open_without_hanging(redis_gateway, silent_port):
+    gw = redis_gateway(
+        {"url": f"redis://127.0.0.1:{silent_port}/0", "timeout": 0.2},
+        ratelimit={},
+        keys={"a": {"rpm": 1}},
+    )
+    started = time.monotonic()
+    codes = [chat(gw).status_code for _ in range(3)]
+    assert codes == [200, 200, 200]  # open: admitted while Redis does not answer
+    assert time.monotonic() - started < 3.0
+
+
+def test_outage_fails_closed_when_configured(redis_gateway, upstream_calls):
+    from plugboard.testing import free_port
+
+    gw = redis_gateway(
+        {"url": f"redis://127.0.0.1:{free_port()}/0", "on_error": "closed", "timeout": 0.2},
+        ratelimit={},
+        keys={"a": {"rpm": 100}},
+    )
+    refused = chat(gw)
+    assert refused.status_code == 503
+    assert refused.json()["error"]["code"] == "rate_limiter_unavailable"
+    assert upstream_calls == []
+
+
+def test_redis_url_is_required(make_gateway):
+    import plugboard_ratelimit
+    from plugboard.settings import ConfigError
+
+    with pytest.raises(ConfigError, match="url"):
+        make_gateway({"ratelimit": {"backend": "redis"}}, plugins=[plugboard_ratelimit])
+
+
+CONFIG = """
+[auth]
+master_key = "sk-test-master-key-0123456789"
+
+[server]
+database = "{db}"
+
+[[providers]]
+name = "local"
+type = "local"
+
+[[models]]
+name = "small"
+provider = "local"
+
+[redis]
+url = "{url}"
+
+[ratelimit]
+backend = "redis"
+
+[ratelimit.keys.master]
+rpm = 20
+"""
+
+
+async def fire(urls: list[str], count: int) -> list[httpx.Response]:
+    async with httpx.AsyncClient(limits=httpx.Limits(max_connections=count), timeout=60) as client:
+        body = {"model": "small", "messages": [{"role": "user", "content": "hi"}]}
+        headers = {"authorization": "Bearer sk-test-master-key-0123456789"}
+        return await asyncio.gather(
+            *(
+                client.post(
+                    urls[i % len(urls)] + "/v1/chat/completions", json=body, headers=headers
+                )
+                for i in range(count)
+            )
+        )
+
+
+@pytest.mark.slow
+def test_two_gateway_processes_sharing_redis_admit_exactly_the_limit(redis_url, tmp_path: Path):
+    source = Path(__file__).with_name("redis_local.py").read_text()
+    site = install_plugin(tmp_path / "site", "redis_local", source)
+    env = {"PLUGBOARD_PLUGINS": "redis_local,ratelimit,redis", "PYTHONPATH": str(site)}
+    servers = []
+    for node in ("a", "b"):  # two nodes: separate databases, nothing shared but Redis
+        (tmp_path / node).mkdir()
+        config = tmp_path / node / "plugboard.toml"
+        config.write_text(CONFIG.format(db=tmp_path / node / "plugboard.db", url=redis_url))
+        args = ("--config", str(config), "--workers", "2")
+        servers.append(ServeProcess(*args, cwd=tmp_path / node, env=env))
+    try:
+        for server in servers:
+            server.start(60, ready_workers=2)
+        answers = asyncio.run(fire([s.url for s in servers], 100))
+    finally:
+        for server in servers:
+            server.stop()
+    assert sorted(a.status_code for a in answers) == [200] * 20 + [429] * 80
+    ok = [a for a in answers if a.status_code == 200]
+    assert sorted(int(a.headers["x-ratelimit-remaining-requests"]) for a in ok) == list(range(20))
+    for refused in (a for a in answers if a.status_code == 429):
+        assert refused.headers["x-ratelimit-limit-requests"] == "20"
+        assert refused.json()["error"]["type"] == "rate_limit_error"
