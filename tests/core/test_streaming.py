@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 
@@ -10,8 +9,7 @@ import httpx
 import msgspec
 import pytest
 
-from plugboard import hookimpl
-from plugboard.testing import Reply
+from plugboard.testing import EventRecorder, Reply
 from tests.core.support import CHAT, relay, relay_config
 
 
@@ -25,32 +23,9 @@ def chunk(text: str, finish: str | None = None) -> dict:
     }
 
 
-class Recorder:
-    """Captures request-finished events and the server's event loop."""
-
-    def __init__(self) -> None:
-        self.events: list = []
-        self.loop: asyncio.AbstractEventLoop | None = None
-
-    @hookimpl
-    def plugboard_startup(self) -> None:
-        self.loop = asyncio.get_running_loop()
-
-    @hookimpl
-    def plugboard_request_finished(self, event) -> None:
-        self.events.append(event)
-
-    def tasks(self) -> int:
-        async def count() -> int:
-            return len(asyncio.all_tasks())
-
-        assert self.loop is not None
-        return asyncio.run_coroutine_threadsafe(count(), self.loop).result(5)
-
-
 @pytest.fixture
-def recorder() -> Recorder:
-    return Recorder()
+def recorder() -> EventRecorder:
+    return EventRecorder()
 
 
 @pytest.fixture

@@ -9,13 +9,11 @@ Providers (all pointing at the scripted upstream on 127.0.0.1):
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from claude_wire import Script
 
-from plugboard import FinishedRequest, hookimpl
-from plugboard.testing import RecordedRequest, ScriptedUpstream
+from plugboard.testing import EventRecorder, RecordedRequest, ScriptedUpstream
 
 API_KEY = "sk-ant-api03-test"
 VERTEX_TOKEN = "ya29.test-access-token"
@@ -65,25 +63,7 @@ def gateway_config(upstream: ScriptedUpstream) -> dict[str, Any]:
     }
 
 
-class Recorder:
-    """A plugin keeping the request-finished events: what the gateway recorded."""
-
-    def __init__(self) -> None:
-        self.events: list[FinishedRequest] = []
-
-    @hookimpl
-    def plugboard_request_finished(self, event: FinishedRequest) -> None:
-        self.events.append(event)
-
-    def wait(self, request_id: str, timeout: float = 5.0) -> FinishedRequest:
-        """The event of the request answered with ``x-request-id: request_id``."""
-        deadline = time.monotonic() + timeout
-        while True:
-            for event in self.events:
-                if event.request_id == request_id:
-                    return event
-            assert time.monotonic() < deadline, f"request {request_id} never finished"
-            time.sleep(0.005)
+Recorder = EventRecorder
 
 
 class Upstream:

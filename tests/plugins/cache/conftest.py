@@ -8,6 +8,7 @@ import pytest
 
 import plugboard_cache
 from plugboard import Principal, hookimpl
+from plugboard.testing import EventRecorder
 
 MODELS = {
     "providers": [{"name": "local", "type": "local"}],
@@ -16,17 +17,6 @@ MODELS = {
         {"name": "big", "provider": "local"},
     ],
 }
-
-
-class Recorder:
-    """Keeps every request-finished event."""
-
-    def __init__(self) -> None:
-        self.events: list[Any] = []
-
-    @hookimpl
-    def plugboard_request_finished(self, event: Any) -> None:
-        self.events.append(event)
 
 
 class TwoKeys:
@@ -59,8 +49,8 @@ def upstream_calls() -> list[str]:
 
 
 @pytest.fixture
-def recorder() -> Recorder:
-    return Recorder()
+def recorder() -> EventRecorder:
+    return EventRecorder()
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ def test_hit_is_served_without_an_upstream_call(cached_gateway, upstream_calls, 
     assert second.headers["x-plugboard-cache"] == "hit"
     assert second.content == first.content
     assert len(upstream_calls) == 1
-    assert [e.cache_status for e in recorder.events] == ["miss", "hit"]
+    assert [e.cache_status for e in recorder.wait_for(2)] == ["miss", "hit"]
     hit = recorder.events[1]
     assert hit.usage.total_tokens == 0  # no upstream tokens for a hit
     assert hit.usage.prompt_tokens == 0

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from plugboard.testing.gateway import GatewayServer, RunningGateway, build_settings
 from plugboard.testing.process import ServeProcess, free_port, install_plugin
+from plugboard.testing.recorder import EventRecorder
 from plugboard.testing.upstream import RecordedRequest, Reply, ScriptedUpstream
 
 __all__ = [
+    "EventRecorder",
     "GatewayServer",
     "RecordedRequest",
     "Reply",
