@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
 
 from plugboard._aiohttp import AiohttpTransport
-from plugboard.errors import UpstreamError, UpstreamTimeout
+from plugboard.errors import PlugboardError, UpstreamError, UpstreamTimeout
+from plugboard.wire import upstream_error
 
-__all__ = ["UpstreamClient"]
+__all__ = ["ErrorMapper", "UpstreamClient"]
+
+ErrorMapper = Callable[[int, bytes, httpx.Headers], PlugboardError]
 
 log = logging.getLogger("plugboard.http")
 
@@ -114,6 +117,32 @@ class UpstreamClient:
         except httpx.TransportError as exc:
             log.warning("upstream %s failed: %s: %s", self.base_url, type(exc).__name__, exc)
             raise UpstreamError(f"Could not reach the upstream ({type(exc).__name__}).") from exc
+        return response
+
+    async def post(
+        self,
+        path: str,
+        content: bytes,
+        *,
+        stream: bool = False,
+        headers: Mapping[str, str] | None = None,
+        error: ErrorMapper = upstream_error,
+    ) -> httpx.Response:
+        """POST ``content``; a non-2xx answer is read, closed and raised as ``error(...)``.
+
+        ``error(status, body, headers)`` turns the upstream's error answer into the
+        :class:`~plugboard.PlugboardError` to raise (vendor adapters pass their own mapping).
+        """
+        response = await self.send(
+            self.build("POST", path, content=content, headers=headers), stream=stream
+        )
+        if response.status_code >= 300:
+            if stream:
+                try:
+                    await response.aread()
+                finally:
+                    await response.aclose()
+            raise error(response.status_code, response.content, response.headers)
         return response
 
     async def aclose(self) -> None:

@@ -144,21 +144,15 @@ async def _answer_chat(
         upstream_model=route.upstream_model,
         request_id=ctx.request_id,
     )
-    ctx.request = request
-    await gateway.admit(ctx)
-    cache = gateway.cache
-    store = False
-    if cache is not None:
-        cached, store = await _lookup(cache, ctx, request)
-        if cached is not None:
-            if ctx.stream:
-                replay = ChatStream(_aiter(replay_events(cached, request.client_wants_usage)))
-                replay.usage = ctx.usage
-                await _relay_stream(ctx, request, replay, send, receive)
-            else:
-                ctx.first_chunk_at = time.perf_counter()
-                await _asgi.send_json(send, 200, cached, ctx.response_headers)
-            return
+    cache, cached, store = await _admit(gateway, ctx, request)
+    if cached is not None:
+        if ctx.stream:
+            replay = ChatStream(_aiter(replay_events(cached, request.client_wants_usage)))
+            replay.usage = ctx.usage
+            await _relay_stream(ctx, request, replay, send, receive)
+        else:
+            await _answer(ctx, send, cached)
+        return
     if ctx.stream:
         stream = await route.provider.chat_stream(request)
         assembler = StreamAssembler() if store else None
@@ -170,8 +164,7 @@ async def _answer_chat(
     else:
         response = await route.provider.chat(request)
         ctx.usage = response.usage
-        ctx.first_chunk_at = time.perf_counter()
-        await _asgi.send_json(send, 200, response.content, ctx.response_headers)
+        await _answer(ctx, send, response.content)
         if store:
             await _store(cache, ctx, request, response.content)
 
@@ -196,22 +189,33 @@ async def _answer_embeddings(
         upstream_model=route.upstream_model,
         request_id=ctx.request_id,
     )
+    cache, cached, store = await _admit(gateway, ctx, request)
+    if cached is not None:
+        await _answer(ctx, send, cached)
+        return
+    response = await route.provider.embeddings(request)
+    ctx.usage = response.usage
+    await _answer(ctx, send, response.content)
+    if store:
+        await _store(cache, ctx, request, response.content)
+
+
+async def _admit(
+    gateway: Gateway, ctx: RequestContext, request: ChatRequest | EmbeddingsRequest
+) -> tuple[Cache | None, bytes | None, bool]:
+    """Rate limiters, then the cache: ``(cache, cached answer or None, store the answer?)``."""
     ctx.request = request
     await gateway.admit(ctx)
     cache = gateway.cache
-    store = False
-    if cache is not None:
-        cached, store = await _lookup(cache, ctx, request)
-        if cached is not None:
-            ctx.first_chunk_at = time.perf_counter()
-            await _asgi.send_json(send, 200, cached, ctx.response_headers)
-            return
-    response = await route.provider.embeddings(request)
-    ctx.usage = response.usage
+    if cache is None:
+        return None, None, False
+    cached, store = await _lookup(cache, ctx, request)
+    return cache, cached, store
+
+
+async def _answer(ctx: RequestContext, send: _asgi.Send, content: bytes) -> None:
     ctx.first_chunk_at = time.perf_counter()
-    await _asgi.send_json(send, 200, response.content, ctx.response_headers)
-    if store:
-        await _store(cache, ctx, request, response.content)
+    await _asgi.send_json(send, 200, content, ctx.response_headers)
 
 
 def _cache_control(ctx: RequestContext) -> tuple[bool, bool]:

@@ -3,15 +3,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import cache_local
 import pytest
 
 import plugboard_cache
 from plugboard import Principal, hookimpl
-from plugboard.testing import EventRecorder
+from plugboard.testing import EventRecorder, fake
 
 MODELS = {
-    "providers": [{"name": "local", "type": "local"}],
+    "providers": [{"name": "local", "type": "fake"}],
     "models": [
         {"name": "small", "provider": "local"},
         {"name": "big", "provider": "local"},
@@ -44,8 +43,8 @@ def anyio_backend() -> str:
 
 @pytest.fixture
 def upstream_calls() -> list[str]:
-    cache_local.calls.clear()
-    return cache_local.calls
+    fake.calls.clear()
+    return fake.calls
 
 
 @pytest.fixture
@@ -57,7 +56,7 @@ def recorder() -> EventRecorder:
 def cached_gateway(make_gateway, recorder, upstream_calls) -> Callable[..., Any]:
     def make(cache: dict[str, Any] | None = None, **kwargs: Any):
         config = {**MODELS, "cache": cache or {}}
-        plugins = [cache_local, plugboard_cache, recorder, *kwargs.pop("plugins", ())]
+        plugins = [fake, plugboard_cache, recorder, *kwargs.pop("plugins", ())]
         return make_gateway(config, plugins=plugins, **kwargs)
 
     return make

@@ -6,7 +6,7 @@ import plugboard.testing.fake
 import plugboard_keys
 
 CONFIG = {
-    "providers": [{"name": "f", "type": "fake"}],
+    "providers": [{"name": "f", "type": "fake", "reply": "ok"}],
     "models": [
         {"name": "small", "provider": "f", "price": {"input": 1.0, "output": 2.0}},
         {"name": "big", "provider": "f"},

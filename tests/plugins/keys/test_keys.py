@@ -109,8 +109,8 @@ def test_admin_scope_key_can_use_the_admin_api(gw):
 
 
 def test_budget_is_enforced_against_recorded_spend(gw):
-    # small costs $1/M input, $2/M output; the fake answers 10 + 5 tokens = $0.00002
-    created = create_key(gw, max_budget=0.00003)
+    # small costs $1/M input, $2/M output; the fake answers 10 + 1 tokens = $0.000012
+    created = create_key(gw, max_budget=0.00002)
     client = gw.openai(api_key=created["key"])
     client.chat.completions.create(model="small", messages=[{"role": "user", "content": "x"}])
     client.chat.completions.create(model="small", messages=[{"role": "user", "content": "x"}])
@@ -119,7 +119,7 @@ def test_budget_is_enforced_against_recorded_spend(gw):
     assert info.value.code == "budget_exceeded"
     with admin(gw) as http:
         shown = http.get(f"/admin/keys/{created['id']}").json()
-    assert shown["spend"] == pytest.approx(0.00004)
+    assert shown["spend"] == pytest.approx(0.000024)
 
 
 def test_validation_errors_name_the_field(gw):

@@ -4,13 +4,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
-import rl_local
 
 import plugboard_ratelimit
 from plugboard import Principal, hookimpl
+from plugboard.testing import fake
 
 MODELS = {
-    "providers": [{"name": "local", "type": "local"}],
+    "providers": [{"name": "local", "type": "fake"}],
     "models": [
         {"name": "small", "provider": "local"},
         {"name": "big", "provider": "local"},
@@ -48,11 +48,11 @@ def anyio_backend() -> str:
 @pytest.fixture
 def limited_gateway(make_gateway):
     """``limited_gateway(ratelimit_table, keys={id: {rpm, tpm, max_parallel}})``."""
-    rl_local.calls.clear()
+    fake.calls.clear()
 
     def make(ratelimit: dict[str, Any] | None = None, keys: Mapping[str, Any] | None = None):
         config = {**MODELS, "ratelimit": ratelimit or {}}
-        plugins = [rl_local, plugboard_ratelimit, KeyedAuth(keys or {})]
+        plugins = [fake, plugboard_ratelimit, KeyedAuth(keys or {})]
         return make_gateway(config, plugins=plugins)
 
     return make
@@ -60,4 +60,4 @@ def limited_gateway(make_gateway):
 
 @pytest.fixture
 def upstream_calls() -> list[str]:
-    return rl_local.calls
+    return fake.calls

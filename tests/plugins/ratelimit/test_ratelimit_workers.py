@@ -10,6 +10,8 @@ import pytest
 
 from plugboard.testing import ServeProcess, install_plugin
 
+FAKE_PLUGIN = "from plugboard.testing.fake import plugboard_register_adapters\n"
+
 MASTER = "sk-test-master-key-0123456789"
 CONFIG = """
 [auth]
@@ -20,7 +22,7 @@ database = "{db}"
 
 [[providers]]
 name = "local"
-type = "local"
+type = "fake"
 
 [[models]]
 name = "small"
@@ -46,12 +48,10 @@ async def fire(url: str, count: int) -> list[httpx.Response]:
 
 @pytest.mark.slow
 def test_four_workers_admit_exactly_the_limit(tmp_path: Path):
-    site = install_plugin(
-        tmp_path / "site", "rl_local", Path(__file__).with_name("rl_local.py").read_text()
-    )
+    site = install_plugin(tmp_path / "site", "local_fake", FAKE_PLUGIN)
     config = tmp_path / "plugboard.toml"
     config.write_text(CONFIG.format(master=MASTER, db=tmp_path / "plugboard.db"))
-    env = {"PLUGBOARD_PLUGINS": "rl_local,ratelimit", "PYTHONPATH": str(site)}
+    env = {"PLUGBOARD_PLUGINS": "local_fake,ratelimit", "PYTHONPATH": str(site)}
     server = ServeProcess("--config", str(config), "--workers", "4", cwd=tmp_path, env=env)
     try:
         server.start(60, ready_workers=4)  # every worker answered before the burst

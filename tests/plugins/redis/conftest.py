@@ -12,15 +12,14 @@ from typing import Any
 
 import pytest
 import redis
-import redis_local
 
 import plugboard_cache
 import plugboard_ratelimit
 from plugboard import Principal, hookimpl
-from plugboard.testing import free_port
+from plugboard.testing import fake, free_port
 
 MODELS = {
-    "providers": [{"name": "local", "type": "local"}],
+    "providers": [{"name": "local", "type": "fake"}],
     "models": [{"name": "small", "provider": "local"}],
 }
 
@@ -133,8 +132,8 @@ def anyio_backend() -> str:
 
 @pytest.fixture
 def upstream_calls() -> list[str]:
-    redis_local.calls.clear()
-    return redis_local.calls
+    fake.calls.clear()
+    return fake.calls
 
 
 @pytest.fixture
@@ -149,7 +148,7 @@ def redis_gateway(make_gateway, upstream_calls) -> Callable[..., Any]:
         keys: Mapping[str, Mapping[str, int]] | None = None,
     ):
         config: dict[str, Any] = {**MODELS, "redis": redis_table}
-        plugins: list[Any] = [redis_local, KeyedAuth(keys)]
+        plugins: list[Any] = [fake, KeyedAuth(keys)]
         if ratelimit is not None:
             config["ratelimit"] = {"backend": "redis", **ratelimit}
             plugins.append(plugboard_ratelimit)

@@ -16,6 +16,8 @@ from plugboard_redis.ratelimit import RedisLimitStore
 
 HELLO = [{"role": "user", "content": "hello there world"}]
 
+FAKE_PLUGIN = "from plugboard.testing.fake import plugboard_register_adapters\n"
+
 
 def scope(name: str, rpm=None, tpm=None, parallel=None) -> Scope:
     return Scope(name, digest(name), rpm, tpm, parallel)
@@ -123,7 +125,7 @@ database = "{db}"
 
 [[providers]]
 name = "local"
-type = "local"
+type = "fake"
 
 [[models]]
 name = "small"
@@ -156,9 +158,9 @@ async def fire(urls: list[str], count: int) -> list[httpx.Response]:
 
 @pytest.mark.slow
 def test_two_gateway_processes_sharing_redis_admit_exactly_the_limit(redis_url, tmp_path: Path):
-    source = Path(__file__).with_name("redis_local.py").read_text()
-    site = install_plugin(tmp_path / "site", "redis_local", source)
-    env = {"PLUGBOARD_PLUGINS": "redis_local,ratelimit,redis", "PYTHONPATH": str(site)}
+    source = FAKE_PLUGIN
+    site = install_plugin(tmp_path / "site", "local_fake", source)
+    env = {"PLUGBOARD_PLUGINS": "local_fake,ratelimit,redis", "PYTHONPATH": str(site)}
     servers = []
     for node in ("a", "b"):  # two nodes: separate databases, nothing shared but Redis
         (tmp_path / node).mkdir()

@@ -6,13 +6,19 @@ For testing policies and plugins with nothing but core installed::
                        "models": [{"name": "m", "provider": "f"}]},
                       plugins=[plugboard.testing.fake, my_plugin])
 
-It answers ``reply`` (option, default ``"ok"``) with fixed usage (``prompt_tokens`` 10,
-``completion_tokens`` 5), streams it one character per chunk, and counts its calls in
-``FakeProvider.calls``.
+It answers with the last user message (or the ``reply`` option), word by word when streaming,
+with usage of 10 prompt tokens plus one completion token per word. Fields in the request body
+steer it: ``x_delay`` (seconds before answering), ``x_chunk_delay`` (seconds between streamed
+words), ``x_fail`` (answer 502), ``x_break`` (break the stream after one chunk). Every call is
+appended to :data:`calls` (the public model name); ``system_fingerprint`` names the process,
+so tests can tell workers apart.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -26,79 +32,109 @@ from plugboard import (
     EmbeddingsRequest,
     EmbeddingsResponse,
     ProviderContext,
+    UpstreamError,
     hookimpl,
 )
 from plugboard.schemas import Usage
 from plugboard.wire import encode_event
 
+__all__ = ["FakeOptions", "FakeProvider", "calls"]
+
 _encode = msgspec.json.Encoder().encode
-USAGE = Usage(prompt_tokens=10, completion_tokens=5, total_tokens=15)
+calls: list[str] = []
+"""The public model of every request that reached a fake provider, in order."""
 
 
 class FakeOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    reply: str = "ok"
+    reply: str | None = None
+    """Answer with this instead of the last user message."""
+
+
+def _usage(words: list[str]) -> Usage:
+    return Usage(prompt_tokens=10, completion_tokens=len(words), total_tokens=10 + len(words))
 
 
 class FakeProvider(BaseProvider):
-    calls = 0
-
     def __init__(self, ctx: ProviderContext) -> None:
         super().__init__(ctx)
-        self.reply: str = ctx.options.reply
+        self.reply: str | None = ctx.options.reply
+
+    def _words(self, request: ChatRequest) -> list[str]:
+        if self.reply is not None:
+            return self.reply.split()
+        last = request.params.messages[-1].content
+        return last.split() if isinstance(last, str) else []
+
+    async def _arrive(self, request: ChatRequest | EmbeddingsRequest) -> None:
+        calls.append(request.public_model)
+        if request.body.get("x_fail"):
+            raise UpstreamError("The upstream failed.")
+        delay = request.body.get("x_delay")
+        if delay:
+            await asyncio.sleep(float(delay))
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
-        FakeProvider.calls += 1
+        await self._arrive(request)
+        words = self._words(request)
+        usage = _usage(words)
         body = {
             "id": "chatcmpl-fake",
             "object": "chat.completion",
-            "created": 0,
+            "created": int(time.time()),
             "model": request.public_model,
             "choices": [
                 {
                     "index": 0,
                     "finish_reason": "stop",
                     "logprobs": None,
-                    "message": {"role": "assistant", "content": self.reply},
+                    "message": {"role": "assistant", "content": " ".join(words)},
                 }
             ],
-            "usage": USAGE,
+            "usage": usage,
+            "system_fingerprint": f"pid-{os.getpid()}",
         }
-        return ChatResponse(_encode(body), USAGE)
+        return ChatResponse(_encode(body), usage)
 
     async def chat_stream(self, request: ChatRequest) -> ChatStream:
-        FakeProvider.calls += 1
+        await self._arrive(request)
         stream = ChatStream()
         stream.events = self._events(request, stream)
         return stream
 
     async def _events(self, request: ChatRequest, stream: ChatStream) -> AsyncIterator[bytes]:
-        base = {
+        words = self._words(request)
+        base: dict[str, Any] = {
             "id": "chatcmpl-fake",
             "object": "chat.completion.chunk",
-            "created": 0,
+            "created": int(time.time()),
             "model": request.public_model,
+            "system_fingerprint": f"pid-{os.getpid()}",
         }
-        for index, char in enumerate(self.reply):
-            delta: dict[str, Any] = {"content": char}
+        if request.body.get("x_break"):
+            yield encode_event({**base, "choices": [{"index": 0, "delta": {"content": "x"}}]})
+            raise UpstreamError("The upstream stream broke.")
+        pause = float(request.body.get("x_chunk_delay") or 0)
+        for index, word in enumerate(words):
+            delta: dict[str, Any] = {"content": " " + word if index else word}
             if index == 0:
                 delta["role"] = "assistant"
             yield encode_event(
                 {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
             )
+            if pause:
+                await asyncio.sleep(pause)
         yield encode_event(
             {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
         )
-        stream.usage = USAGE
+        stream.usage = _usage(words)
         if request.client_wants_usage:
-            yield encode_event({**base, "choices": [], "usage": USAGE})
+            yield encode_event({**base, "choices": [], "usage": stream.usage})
 
     async def embeddings(self, request: EmbeddingsRequest) -> EmbeddingsResponse:
-        FakeProvider.calls += 1
-        data = [
-            {"object": "embedding", "index": i, "embedding": [0.0, 1.0]}
-            for i in range(len(request.params.inputs))
-        ]
-        usage = Usage(prompt_tokens=len(data), total_tokens=len(data))
+        await self._arrive(request)
+        count = len(request.params.inputs)
+        usage = Usage(prompt_tokens=4 * count, total_tokens=4 * count)
+        data = [{"object": "embedding", "index": i, "embedding": [0.5, 0.5]} for i in range(count)]
         body = {"object": "list", "data": data, "model": request.public_model, "usage": usage}
         return EmbeddingsResponse(_encode(body), usage)
 

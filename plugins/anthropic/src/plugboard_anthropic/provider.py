@@ -61,16 +61,9 @@ class _MessagesProvider(BaseProvider):
         plan = self._plan(request, stream)
         for note in plan.notes:
             self.ctx.log.debug("request %s: %s", request.request_id, note)
-        http = self.http
-        upstream = http.build("POST", self._path(request, stream), content=encode(plan.body))
-        response = await http.send(upstream, stream=stream)
-        if response.status_code >= 300:
-            if stream:
-                try:
-                    await response.aread()
-                finally:
-                    await response.aclose()
-            raise anthropic_error(response.status_code, response.content, response.headers)
+        response = await self.http.post(
+            self._path(request, stream), encode(plan.body), stream=stream, error=anthropic_error
+        )
         return response, plan
 
     async def chat(self, request: ChatRequest) -> ChatResponse:

@@ -83,17 +83,9 @@ class _GoogleProvider(BaseProvider):
         return None
 
     async def _post(self, path: str, body: bytes, *, stream: bool = False) -> httpx.Response:
-        http = self.http
-        request = http.build("POST", path, content=body, headers=await self._auth_headers())
-        response = await http.send(request, stream=stream)
-        if response.status_code >= 300:
-            if stream:
-                try:
-                    await response.aread()
-                finally:
-                    await response.aclose()
-            raise response_error(response.status_code, response.content, response.headers)
-        return response
+        return await self.http.post(
+            path, body, stream=stream, headers=await self._auth_headers(), error=response_error
+        )
 
     def _native(self, request: ChatRequest) -> bytes:
         options = self.options

@@ -21,7 +21,7 @@ from plugboard import (
     UpstreamError,
 )
 from plugboard.schemas import Usage
-from plugboard.wire import SSEBuffer, replace_model, upstream_error
+from plugboard.wire import SSEBuffer, replace_model
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
@@ -78,24 +78,12 @@ class OpenAIProvider(BaseProvider):
             headers["openai-project"] = options.project
         self.http = ctx.http(DEFAULT_BASE_URL, headers)
 
-    async def _post(self, path: str, body: bytes, *, stream: bool = False) -> httpx.Response:
-        http = self.http
-        response = await http.send(http.build("POST", path, content=body), stream=stream)
-        if response.status_code >= 300:
-            if stream:
-                try:
-                    await response.aread()
-                finally:
-                    await response.aclose()
-            raise upstream_error(response.status_code, response.content, response.headers)
-        return response
-
     async def chat(self, request: ChatRequest) -> ChatResponse:
-        response = await self._post(self.options.chat_path, request.upstream_body())
+        response = await self.http.post(self.options.chat_path, request.upstream_body())
         return self._relay(response.content, request.public_model)
 
     async def embeddings(self, request: EmbeddingsRequest) -> EmbeddingsResponse:
-        response = await self._post(self.options.embeddings_path, request.upstream_body())
+        response = await self.http.post(self.options.embeddings_path, request.upstream_body())
         answer = self._relay(response.content, request.public_model)
         return EmbeddingsResponse(answer.content, answer.usage)
 
@@ -114,7 +102,7 @@ class OpenAIProvider(BaseProvider):
                 **(options if isinstance(options, dict) else {}),
                 "include_usage": True,
             }
-        response = await self._post(
+        response = await self.http.post(
             self.options.chat_path, request.upstream_body(**changes), stream=True
         )
         stream = ChatStream(aclose=response.aclose)
