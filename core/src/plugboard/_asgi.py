@@ -8,8 +8,7 @@ call per streamed chunk on this machine; see docs/performance.md).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
+import random
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
@@ -29,6 +28,7 @@ SSE_HEADERS: Headers = [
     (b"x-accel-buffering", b"no"),
 ]
 _REQUEST_ID = "plugboard.request_id"
+_random_bits = random.getrandbits
 _VALID_ID = re.compile(rb"^[\x21-\x7e]{1,200}$")
 
 
@@ -45,7 +45,7 @@ def request_id(scope: Scope) -> str:
                 rid = value.decode("ascii")
                 break
         else:
-            rid = "req_" + os.urandom(16).hex()
+            rid = f"req_{_random_bits(128):032x}"  # unique, not secret: no syscall needed
         scope[_REQUEST_ID] = rid
     return str(rid)
 
@@ -125,7 +125,7 @@ async def send_stream(
 ) -> bool:
     """Relay ``chunks`` as an SSE answer; return False if the client disconnected first.
 
-    A watcher task waits for ``http.disconnect`` and cancels the relay, so a client that
+    A watcher task waits for ``http.disconnect`` and cancels this task, so a client that
     leaves stops the upstream request at once, even while the upstream is silent.
     """
     headers = list(SSE_HEADERS)
@@ -133,36 +133,33 @@ async def send_stream(
         headers.extend(encode_headers(extra))
     await send({"type": "http.response.start", "status": 200, "headers": headers})
 
-    async def relay() -> None:
+    task = asyncio.current_task()
+    assert task is not None
+    gone = False
+
+    async def watch() -> None:
+        nonlocal gone
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        gone = True
+        task.cancel()
+
+    watcher = asyncio.get_running_loop().create_task(watch())
+    try:
         first = True
         async for chunk in chunks:
             if first:
                 on_first()
                 first = False
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
-
-    async def watch() -> None:
-        while (await receive())["type"] != "http.disconnect":
-            pass
-
-    relay_task = asyncio.ensure_future(relay())
-    watch_task = asyncio.ensure_future(watch())
-    try:
-        await asyncio.wait((relay_task, watch_task), return_when=asyncio.FIRST_COMPLETED)
     except asyncio.CancelledError:
-        relay_task.cancel()
-        raise
-    finally:
-        watch_task.cancel()
-    if not relay_task.done():  # the client went away
-        relay_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await relay_task
+        if not gone:
+            raise
+        task.uncancel()  # our own watcher cancelled us: the client went away
         return False
-    error = relay_task.exception()
-    if error is not None:
-        if isinstance(error, OSError):  # uvicorn raises ClientDisconnected (an OSError)
-            return False
-        raise error
+    except OSError:  # uvicorn raises ClientDisconnected (an OSError) on send
+        return False
+    finally:
+        watcher.cancel()
     await send({"type": "http.response.body", "body": b"", "more_body": False})
     return True

@@ -94,9 +94,11 @@ class UpstreamClient:
         url = self.url(path)
         if params:
             url = url.copy_merge_params(params)
-        merged = self.headers.copy()
+        merged = self.headers
         if headers:
+            merged = merged.copy()
             merged.update(headers)
+        # httpx.Request copies the headers it is given: the defaults are never mutated.
         return httpx.Request(
             method, url, headers=merged, content=content, extensions=self._extensions
         )
