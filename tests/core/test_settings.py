@@ -187,3 +187,18 @@ def test_the_cli_reports_a_bad_config_without_a_traceback(tmp_path, text, expect
     assert result.returncode == 2
     assert result.stderr.startswith(f"Error: {expected}")
     assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_environment_variables_fill_number_fields(tmp_path):
+    path = tmp_path / "plugboard.toml"
+    path.write_text('[server]\nport = "${PORT}"\nworkers = "${WORKERS:-2}"\n')
+    settings = load_settings(path, env={"PORT": "4100"})
+    assert (settings.server.port, settings.server.workers) == (4100, 2)
+    with pytest.raises(ConfigError, match=r"server\.port: Expected `int`, got `str`"):
+        load_settings(path, env={"PORT": "four thousand"})
+
+
+def test_a_table_no_plugin_reads_is_reported(make_gateway, caplog):
+    with caplog.at_level("WARNING", logger="plugboard"):
+        make_gateway({"sever": {"port": 1}}, plugins=[])
+    assert "[sever] names no loaded plugin" in caplog.text

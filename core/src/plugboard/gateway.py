@@ -170,6 +170,13 @@ class Gateway:
         await self.plugins.startup(self)
         self._watcher = asyncio.create_task(self._watch(), name="plugboard-registry-watch")
         self.ready = True
+        plugins = {info.name for info in self.plugins.list_plugins()}
+        for table in sorted(set(self.settings.extra) - plugins):
+            log.warning(
+                "%s: [%s] names no loaded plugin (a typo, or a plugin not installed?)",
+                self.settings.source or "config",
+                table,
+            )
         log.info(
             "ready in %.0f ms: %d models, %d providers",
             (time.perf_counter() - started) * 1e3,

@@ -182,7 +182,8 @@ def parse_settings(
     if isinstance(providers, list):
         data["providers"] = [split_options(entry) for entry in providers]
     try:
-        settings = msgspec.convert(data, Settings)
+        # Not strict: `port = "${PORT}"` is a string after substitution, and that is fine.
+        settings = msgspec.convert(data, Settings, strict=False)
     except msgspec.ValidationError as exc:
         key, message = describe(exc)
         raise ConfigError(message, source=source, key=key) from None
