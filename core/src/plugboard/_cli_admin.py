@@ -189,22 +189,6 @@ def keys_create(ctx: click.Context, /, name: str, **values: Any) -> None:
     )
 
 
-@keys.command("list")
-@click.option("--limit", type=int, default=100)
-@click.option("--after")
-@click.pass_context
-def keys_list(ctx: click.Context, limit: int, after: str | None) -> None:
-    params: dict[str, Any] = {"limit": limit, **({"after": after} if after else {})}
-    show(call(ctx, "GET", "/admin/keys", params=params), ctx.obj["json"], KEY_COLUMNS)
-
-
-@keys.command("show")
-@click.argument("key_id")
-@click.pass_context
-def keys_show(ctx: click.Context, key_id: str) -> None:
-    show(call(ctx, "GET", f"/admin/keys/{key_id}"), True)
-
-
 @keys.command("update")
 @click.argument("key_id")
 @_limits
@@ -242,7 +226,9 @@ def _entry(values: tuple[str, ...], json_body: str | None) -> dict[str, Any]:
     return body
 
 
-def _crud(group: click.Group, path: str, columns: list[str]) -> None:
+def _readers(group: click.Group, path: str, columns: list[str]) -> None:
+    """``list`` and ``show`` for the resource at ``path``."""
+
     @group.command("list")
     @click.option("--limit", type=int, default=100)
     @click.option("--after")
@@ -256,6 +242,10 @@ def _crud(group: click.Group, path: str, columns: list[str]) -> None:
     @click.pass_context
     def show_(ctx: click.Context, name: str) -> None:
         show(call(ctx, "GET", f"{path}/{name}"), True)
+
+
+def _crud(group: click.Group, path: str, columns: list[str]) -> None:
+    _readers(group, path, columns)
 
     @group.command("create")
     @click.argument("fields", nargs=-1)
@@ -282,6 +272,8 @@ def _crud(group: click.Group, path: str, columns: list[str]) -> None:
         call(ctx, "DELETE", f"{path}/{name}")
         click.echo(f"Deleted {name}.")
 
+
+_readers(keys, "/admin/keys", KEY_COLUMNS)
 
 providers = _group("providers", "Upstream providers.")
 _crud(providers, "/admin/providers", ["name", "type", "base_url", "api_key", "source"])

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("plugboard.request")
 
 _decode = msgspec.json.Decoder().decode
+CallT = TypeVar("CallT", ChatRequest, EmbeddingsRequest)
 CACHE_HEADER = "x-plugboard-cache"
 
 
@@ -136,14 +137,7 @@ async def _answer_chat(
         raise InvalidRequest("`messages` must contain at least one message.", param="messages")
     route = _authorise(gateway, ctx, params.model, "chat")
     ctx.stream = bool(params.stream)
-    request = ChatRequest(
-        params=params,
-        body=body,
-        raw=raw,
-        public_model=params.model,
-        upstream_model=route.upstream_model,
-        request_id=ctx.request_id,
-    )
+    request = _call(ChatRequest, ctx, route, params, body, raw)
     cache, cached, store = await _admit(gateway, ctx, request)
     if cached is not None:
         if ctx.stream:
@@ -181,14 +175,7 @@ async def _answer_embeddings(
     if problem is not None:
         raise InvalidRequest(problem, param="input")
     route = _authorise(gateway, ctx, params.model, "embeddings")
-    request = EmbeddingsRequest(
-        params=params,
-        body=body,
-        raw=raw,
-        public_model=params.model,
-        upstream_model=route.upstream_model,
-        request_id=ctx.request_id,
-    )
+    request = _call(EmbeddingsRequest, ctx, route, params, body, raw)
     cache, cached, store = await _admit(gateway, ctx, request)
     if cached is not None:
         await _answer(ctx, send, cached)
@@ -198,6 +185,24 @@ async def _answer_embeddings(
     await _answer(ctx, send, response.content)
     if store:
         await _store(cache, ctx, request, response.content)
+
+
+def _call(
+    kind: type[CallT],
+    ctx: RequestContext,
+    route: Route,
+    params: Any,
+    body: dict[str, Any],
+    raw: bytes,
+) -> CallT:
+    return kind(
+        params=params,
+        body=body,
+        raw=raw,
+        public_model=params.model,
+        upstream_model=route.upstream_model,
+        request_id=ctx.request_id,
+    )
 
 
 async def _admit(

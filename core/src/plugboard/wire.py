@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import base64
+import struct
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -13,10 +15,12 @@ from plugboard.errors import (
     RateLimited,
     UpstreamError,
 )
+from plugboard.schemas import Usage
 
 __all__ = [
     "DONE",
     "SSEBuffer",
+    "embeddings_answer",
     "encode_event",
     "replace_model",
     "upstream_error",
@@ -69,6 +73,30 @@ class SSEBuffer:
     def flush(self) -> list[bytes]:
         tail, self._tail = self._tail.strip(), b""
         return [tail] if tail else []
+
+
+def embeddings_answer(
+    vectors: Sequence[Sequence[float]], model: str, encoding_format: str | None, tokens: int
+) -> tuple[bytes, Usage]:
+    """OpenAI's embeddings answer for ``vectors``, and its usage.
+
+    With ``encoding_format="base64"`` each vector is little-endian float32, base64-encoded,
+    as OpenAI sends it.
+    """
+    data = []
+    for index, vector in enumerate(vectors):
+        embedding: Any = vector
+        if encoding_format == "base64":
+            embedding = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+        data.append({"object": "embedding", "index": index, "embedding": embedding})
+    usage = Usage(prompt_tokens=tokens, total_tokens=tokens)
+    body = {
+        "object": "list",
+        "data": data,
+        "model": model,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
+    return _encode(body), usage
 
 
 def replace_model(data: bytes, upstream: str, public: str) -> bytes:

@@ -36,7 +36,7 @@ from plugboard import (
     hookimpl,
 )
 from plugboard.schemas import Usage
-from plugboard.wire import encode_event
+from plugboard.wire import embeddings_answer, encode_event
 
 __all__ = ["FakeOptions", "FakeProvider", "calls"]
 
@@ -133,10 +133,10 @@ class FakeProvider(BaseProvider):
     async def embeddings(self, request: EmbeddingsRequest) -> EmbeddingsResponse:
         await self._arrive(request)
         count = len(request.params.inputs)
-        usage = Usage(prompt_tokens=4 * count, total_tokens=4 * count)
-        data = [{"object": "embedding", "index": i, "embedding": [0.5, 0.5]} for i in range(count)]
-        body = {"object": "list", "data": data, "model": request.public_model, "usage": usage}
-        return EmbeddingsResponse(_encode(body), usage)
+        content, usage = embeddings_answer(
+            [[0.5, 0.5]] * count, request.public_model, request.params.encoding_format, 4 * count
+        )
+        return EmbeddingsResponse(content, usage)
 
 
 @hookimpl

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import math
 import struct
@@ -23,7 +22,7 @@ from plugboard import (
     ProviderContext,
 )
 from plugboard.schemas import ChatMessage, Usage
-from plugboard.wire import encode_event
+from plugboard.wire import embeddings_answer, encode_event
 
 _encode = msgspec.json.Encoder().encode
 
@@ -157,27 +156,16 @@ class EchoProvider(BaseProvider):
     async def embeddings(self, request: EmbeddingsRequest) -> EmbeddingsResponse:
         params = request.params
         size = params.dimensions or self.options.dimensions
-        as_base64 = params.encoding_format == "base64"
-        data = []
+        vectors = []
         tokens = 0
-        for index, item in enumerate(params.inputs):
+        for item in params.inputs:
             text = item if isinstance(item, str) else " ".join(map(str, item))
             tokens += _count(text) if isinstance(item, str) else len(item)
-            vector = _vector(text, size)
-            embedding: Any = (
-                base64.b64encode(struct.pack(f"<{size}f", *vector)).decode()
-                if as_base64
-                else vector
-            )
-            data.append({"object": "embedding", "index": index, "embedding": embedding})
-        usage = Usage(prompt_tokens=tokens, total_tokens=tokens)
-        body = {
-            "object": "list",
-            "data": data,
-            "model": request.public_model,
-            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-        }
-        return EmbeddingsResponse(_encode(body), usage)
+            vectors.append(_vector(text, size))
+        content, usage = embeddings_answer(
+            vectors, request.public_model, params.encoding_format, tokens
+        )
+        return EmbeddingsResponse(content, usage)
 
 
 def _vector(text: str, size: int) -> list[float]:

@@ -6,15 +6,13 @@ way OpenAI does it: the float32 little-endian bytes of each vector, base64-encod
 
 from __future__ import annotations
 
-import base64
-import struct
 from collections.abc import Sequence
 from typing import Any
 
 import msgspec
 
 from plugboard import EmbeddingsRequest, EmbeddingsResponse, InvalidRequest, UpstreamError
-from plugboard.schemas import Usage
+from plugboard.wire import embeddings_answer
 from plugboard_gemini._native import (
     BatchEmbedRequest,
     BatchEmbedResponse,
@@ -93,18 +91,7 @@ def _answer(
 ) -> EmbeddingsResponse:
     if len(vectors) != count:
         raise UpstreamError(f"Gemini returned {len(vectors)} embeddings for {count} inputs.")
-    as_base64 = request.params.encoding_format == "base64"
-    data = []
-    for index, vector in enumerate(vectors):
-        embedding: Any = vector
-        if as_base64:
-            embedding = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
-        data.append({"object": "embedding", "index": index, "embedding": embedding})
-    usage = Usage(prompt_tokens=tokens, total_tokens=tokens)
-    body = {
-        "object": "list",
-        "data": data,
-        "model": request.public_model,
-        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-    }
-    return EmbeddingsResponse(_encode(body), usage)
+    content, usage = embeddings_answer(
+        vectors, request.public_model, request.params.encoding_format, tokens
+    )
+    return EmbeddingsResponse(content, usage)
