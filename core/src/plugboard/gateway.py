@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from plugboard._utils import await_me_maybe
+from plugboard._validation import describe
 from plugboard.auth import AuthChain
 from plugboard.crypto import SecretBox, SecretKeyMissing
 from plugboard.errors import ModelNotFound
@@ -142,8 +143,6 @@ class Gateway:
         try:
             return msgspec.convert(provider.options, adapter.options)
         except msgspec.ValidationError as exc:
-            from plugboard._validation import describe
-
             param, message = describe(exc)
             raise ConfigError(
                 message, source=source, key=f"{key}.{param}" if param else key

@@ -10,7 +10,9 @@ import msgspec
 from plugboard._validation import describe
 from plugboard.admin import keys as key_ops
 from plugboard.admin import usage as usage_ops
+from plugboard.admin.probe import probe_provider
 from plugboard.admin.shapes import KeyCreate, KeyUpdate, KeyView, Page, UsageReport
+from plugboard.auth import mask
 from plugboard.crypto import SecretKeyMissing
 from plugboard.errors import Conflict, InvalidRequest, NotFound
 from plugboard.pricing import Price
@@ -79,8 +81,6 @@ class AdminService:
             key = self.gateway.config_api_key(record.name)
         else:
             key = self.gateway.provider_secret(record)
-        from plugboard.auth import mask
-
         data["api_key"] = mask(key)
         data.update(
             object="provider",
@@ -206,8 +206,6 @@ class AdminService:
             )
 
     async def test_provider(self, name: str, model: str | None = None) -> dict[str, Any]:
-        from plugboard.admin.probe import probe_provider
-
         await self._provider(name)
         return await probe_provider(self.gateway, name, model)
 
