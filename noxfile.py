@@ -45,7 +45,7 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """plugboard vs. the bare upstream, one run: throughput, latency, streaming, memory.
+    """plugbay vs. the bare upstream, one run: throughput, latency, streaming, memory.
 
     Needs ``wrk`` (``apt-get install -y wrk``). Only runtime dependencies are installed, as a
     deployment would have them. Extra arguments go to ``bench/run.py``.

@@ -18,18 +18,18 @@ from pathlib import Path
 
 import msgspec
 
-from plugboard import ChatRequest, Principal, RequestContext
-from plugboard.schemas import ChatCompletionParams, Usage
-from plugboard.settings import Settings
-from plugboard_cache.cache import ResponseCache
-from plugboard_cache.config import CacheConfig
-from plugboard_cache.key import cache_key
-from plugboard_cache.sqlite import SQLiteStore
-from plugboard_cache.stores import CacheStore
-from plugboard_cache.stores import MemoryStore as CacheMemory
-from plugboard_ratelimit.config import RateLimitConfig, load_config
-from plugboard_ratelimit.limiter import SlidingWindowLimiter
-from plugboard_ratelimit.stores import FileStore, LimitStore, MemoryStore
+from plugbay import ChatRequest, Principal, RequestContext
+from plugbay.schemas import ChatCompletionParams, Usage
+from plugbay.settings import Settings
+from plugbay_cache.cache import ResponseCache
+from plugbay_cache.config import CacheConfig
+from plugbay_cache.key import cache_key
+from plugbay_cache.sqlite import SQLiteStore
+from plugbay_cache.stores import CacheStore
+from plugbay_cache.stores import MemoryStore as CacheMemory
+from plugbay_ratelimit.config import RateLimitConfig, load_config
+from plugbay_ratelimit.limiter import SlidingWindowLimiter
+from plugbay_ratelimit.stores import FileStore, LimitStore, MemoryStore
 
 BODY = {
     "model": "gpt-x",
@@ -115,8 +115,8 @@ async def main(redis_url: str | None, n: int) -> None:
         await cache_row("memory store", CacheMemory(), n)
         await cache_row("sqlite store", SQLiteStore(Path(tmp) / "c.db"), n)
         if redis_url:
-            from plugboard_redis.cache import RedisCacheStore
-            from plugboard_redis.ratelimit import RedisLimitStore
+            from plugbay_redis.cache import RedisCacheStore
+            from plugbay_redis.ratelimit import RedisLimitStore
 
             settings = Settings(extra={"redis": {"url": redis_url}})
             await limiter_row("redis store", RedisLimitStore(settings), n // 10)

@@ -1,8 +1,8 @@
-"""``nox -s bench``: plugboard against the bare upstream, in one run, on this machine.
+"""``nox -s bench``: plugbay against the bare upstream, in one run, on this machine.
 
 Layout on a 2-core machine: the gateway (one worker) alone on core 0; the fake upstream and
 the load generator (wrk) on core 1. Every figure is measured twice — straight to the upstream,
-then through plugboard — so the difference is what plugboard adds.
+then through plugbay — so the difference is what plugbay adds.
 """
 
 from __future__ import annotations
@@ -160,14 +160,14 @@ def start_gateway(
         f'base_url = "http://127.0.0.1:{up_port}/v1"\napi_key = "sk-upstream"\n\n'
         '[[models]]\nname = "bench"\nprovider = "up"\nupstream_model = "gpt-4o-mini"\n' + extra
     )
-    env = {**os.environ, "PLUGBOARD_MASTER_KEY": MASTER, "PLUGBOARD_DISABLE_PLUGINS": disabled}
+    env = {**os.environ, "PLUGBAY_MASTER_KEY": MASTER, "PLUGBAY_DISABLE_PLUGINS": disabled}
     started = time.perf_counter()
     gateway = subprocess.Popen(
         [
             *taskset(GATEWAY_CORE),
             sys.executable,
             "-m",
-            "plugboard.cli",
+            "plugbay.cli",
             "serve",
             "--config",
             str(config),
@@ -239,7 +239,7 @@ def main() -> None:
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install -y wrk")
-    work = Path(tempfile.mkdtemp(prefix="plugboard-bench-"))
+    work = Path(tempfile.mkdtemp(prefix="plugbay-bench-"))
     up_port, gw_port = 4711, 4712
     upstream = subprocess.Popen(
         [*taskset(LOAD_CORE), sys.executable, str(HERE / "upstream.py"), "--port", str(up_port)],
@@ -291,8 +291,8 @@ def main() -> None:
         f"core {GATEWAY_CORE}, upstream + wrk on core {LOAD_CORE}; {args.seconds} s per run\n"
     )
     print(
-        "| workload | conns | upstream req/s | plugboard req/s | upstream p50 / p99 ms "
-        "| plugboard p50 / p99 ms | added p50 ms |"
+        "| workload | conns | upstream req/s | plugbay req/s | upstream p50 / p99 ms "
+        "| plugbay p50 / p99 ms | added p50 ms |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|")
     for name, conns, d, t in rows:
@@ -301,7 +301,7 @@ def main() -> None:
             f"{d['p99']:.2f} | {t['p50']:.2f} / {t['p99']:.2f} | {t['p50'] - d['p50']:.2f} |"
         )
     print(
-        "\n| stream, 1 connection | upstream p50 / p99 ms | plugboard p50 / p99 ms | added p50 ms |"
+        "\n| stream, 1 connection | upstream p50 / p99 ms | plugbay p50 / p99 ms | added p50 ms |"
     )
     print("|---|---:|---:|---:|")
     for label, key in (("time to first chunk", "ttfc"), ("20-chunk stream total", "total")):

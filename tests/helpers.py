@@ -1,4 +1,4 @@
-"""Helpers for tests that run ``plugboard`` as a real subprocess (no plugin imports here)."""
+"""Helpers for tests that run ``plugbay`` as a real subprocess (no plugin imports here)."""
 
 from __future__ import annotations
 
@@ -22,16 +22,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def plugboard_exe(python: str | Path = sys.executable) -> str:
-    """The ``plugboard`` console script installed beside ``python``."""
-    exe = Path(python).parent / "plugboard"
-    assert exe.exists(), f"no plugboard script beside {python}"
+def plugbay_exe(python: str | Path = sys.executable) -> str:
+    """The ``plugbay`` console script installed beside ``python``."""
+    exe = Path(python).parent / "plugbay"
+    assert exe.exists(), f"no plugbay script beside {python}"
     return str(exe)
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    """The environment minus any PLUGBOARD_* the developer may have set."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PLUGBOARD_")}
+    """The environment minus any PLUGBAY_* the developer may have set."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PLUGBAY_")}
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra)
     return env
@@ -45,7 +45,7 @@ def run_cli(
     timeout: float = 60,
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [plugboard_exe(python), *args],
+        [plugbay_exe(python), *args],
         cwd=cwd,
         env=env or clean_env(),
         capture_output=True,
@@ -56,7 +56,7 @@ def run_cli(
 
 
 class Served:
-    """``plugboard serve`` in a subprocess; output goes to files so pipes never fill."""
+    """``plugbay serve`` in a subprocess; output goes to files so pipes never fill."""
 
     def __init__(
         self,
@@ -72,7 +72,7 @@ class Served:
         self.url = f"http://127.0.0.1:{self.port}"
         self._out = cwd / f"serve-{self.port}.out"
         self._err = cwd / f"serve-{self.port}.err"
-        command = [plugboard_exe(python), "serve", *args]
+        command = [plugbay_exe(python), "serve", *args]
         if pass_port:
             command += ["--port", str(self.port)]
         with self._out.open("wb") as out, self._err.open("wb") as err:

@@ -1,7 +1,7 @@
-"""Tiny plugins for the core's tests: they use only ``plugboard`` (no first-party plugin).
+"""Tiny plugins for the core's tests: they use only ``plugbay`` (no first-party plugin).
 
 - :data:`relay`: adapter type ``relay``, an OpenAI-compatible relay built on the core's
-  upstream client and wire helpers, to put a :class:`~plugboard.testing.ScriptedUpstream`
+  upstream client and wire helpers, to put a :class:`~plugbay.testing.ScriptedUpstream`
   behind the gateway.
 - :data:`canned`: adapter type ``canned``, answers in-process with a fixed text.
 """
@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import msgspec
 
-from plugboard import (
+from plugbay import (
     BaseProvider,
     ChatRequest,
     ChatResponse,
@@ -27,8 +27,8 @@ from plugboard import (
     ProviderContext,
     hookimpl,
 )
-from plugboard.schemas import Usage
-from plugboard.wire import SSEBuffer, encode_event, replace_model, upstream_error
+from plugbay.schemas import Usage
+from plugbay.wire import SSEBuffer, encode_event, replace_model, upstream_error
 
 _encode = msgspec.json.Encoder().encode
 
@@ -77,7 +77,7 @@ class RelayProvider(BaseProvider):
 
 class RelayPlugin:
     @hookimpl
-    def plugboard_register_adapters(self, register: Callable[..., None]) -> None:
+    def plugbay_register_adapters(self, register: Callable[..., None]) -> None:
         register("relay", RelayProvider)
 
 
@@ -136,7 +136,7 @@ class CannedProvider(BaseProvider):
 
 class CannedPlugin:
     @hookimpl
-    def plugboard_register_adapters(self, register: Callable[..., None]) -> None:
+    def plugbay_register_adapters(self, register: Callable[..., None]) -> None:
         register("canned", CannedProvider, options=CannedOptions)
 
 
@@ -175,8 +175,8 @@ def make_distribution(
 ) -> Path:
     """Install a plugin module the way pip would: the module, then a dist-info beside it.
 
-    ``site`` goes on ``sys.path`` (or ``PYTHONPATH``); the entry point ``plugboard``
-    group names it after ``module`` without its ``plugboard_`` prefix.
+    ``site`` goes on ``sys.path`` (or ``PYTHONPATH``); the entry point ``plugbay``
+    group names it after ``module`` without its ``plugbay_`` prefix.
     """
     dist = dist or module.replace("_", "-")
     site.mkdir(parents=True, exist_ok=True)
@@ -184,8 +184,8 @@ def make_distribution(
     info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
     info.mkdir()
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
-    short = module.removeprefix("plugboard_")
-    (info / "entry_points.txt").write_text(f"[plugboard]\n{short} = {module}\n")
+    short = module.removeprefix("plugbay_")
+    (info / "entry_points.txt").write_text(f"[plugbay]\n{short} = {module}\n")
     (info / "top_level.txt").write_text(module + "\n")
     return site
 
@@ -198,7 +198,7 @@ import time
 import click
 import msgspec
 
-from plugboard import BaseProvider, ChatResponse, hookimpl
+from plugbay import BaseProvider, ChatResponse, hookimpl
 
 
 class HelloProvider(BaseProvider):
@@ -220,12 +220,12 @@ class HelloProvider(BaseProvider):
 
 
 @hookimpl
-def plugboard_register_adapters(register):
+def plugbay_register_adapters(register):
     register("hello", HelloProvider)
 
 
 @hookimpl
-def plugboard_register_commands(cli):
+def plugbay_register_commands(cli):
     @cli.command()
     @click.argument("name")
     def hello(name):

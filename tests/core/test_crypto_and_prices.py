@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from plugboard.crypto import SecretBox, SecretKeyMissing
-from plugboard.pricing import Price, cost, default_price
-from plugboard.schemas import PromptTokensDetails, Usage
+from plugbay.crypto import SecretBox, SecretKeyMissing
+from plugbay.pricing import Price, cost, default_price
+from plugbay.schemas import PromptTokensDetails, Usage
 
 
 def test_secrets_round_trip_and_are_bound_to_their_context():
@@ -15,14 +15,14 @@ def test_secrets_round_trip_and_are_bound_to_their_context():
     assert box.encrypt("sk-live-123", context="openai") != sealed  # fresh nonce each time
     with pytest.raises(ValueError, match="cannot decrypt"):
         box.decrypt(sealed, context="anthropic")
-    with pytest.raises(ValueError, match="PLUGBOARD_SECRET_KEY differs"):
+    with pytest.raises(ValueError, match="PLUGBAY_SECRET_KEY differs"):
         SecretBox("another key").decrypt(sealed, context="openai")
 
 
 def test_no_secret_key_means_no_secrets():
     box = SecretBox.from_env({})
     assert not box.available
-    with pytest.raises(SecretKeyMissing, match="PLUGBOARD_SECRET_KEY is not set"):
+    with pytest.raises(SecretKeyMissing, match="PLUGBAY_SECRET_KEY is not set"):
         box.encrypt("sk-live-123", context="openai")
 
 

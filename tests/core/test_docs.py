@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from plugboard import hookspecs
+from plugbay import hookspecs
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs" / "plugins.md"
-HOOKS = sorted(name for name in dir(hookspecs) if name.startswith("plugboard_"))
+HOOKS = sorted(name for name in dir(hookspecs) if name.startswith("plugbay_"))
 
 
 def signature(name: str) -> str:
@@ -24,7 +24,7 @@ def signature(name: str) -> str:
 
 def sections() -> dict[str, str]:
     text = DOCS.read_text()
-    parts = re.split(r"^### `(plugboard_\w+)`\n", text, flags=re.MULTILINE)
+    parts = re.split(r"^### `(plugbay_\w+)`\n", text, flags=re.MULTILINE)
     return {parts[i]: parts[i + 1].split("\n## ", 1)[0] for i in range(1, len(parts), 2)}
 
 
@@ -45,7 +45,7 @@ def test_plugin_hooks_are_documented(hook):
     )
     kind = re.search(r"^\*\*Kind:\*\* (.+)$", section, re.MULTILINE)
     assert kind, f"{hook}: no **Kind:** line"
-    registration = hook.startswith("plugboard_register_")
+    registration = hook.startswith("plugbay_register_")
     if registration:
         assert "sync, called once" in kind[1]
     else:

@@ -11,8 +11,8 @@ import openai
 import pytest
 from litestar.testing import TestClient
 
-from plugboard.app import create_app
-from plugboard.testing import Reply, build_settings
+from plugbay.app import create_app
+from plugbay.testing import Reply, build_settings
 from tests.core.support import CHAT, relay, relay_config
 
 
@@ -278,16 +278,16 @@ def test_health_ready_is_503_before_start(tmp_path):
 
 
 def test_the_body_is_decoded_once(gw, http, monkeypatch):
-    import plugboard.pipeline
+    import plugbay.pipeline
 
     calls: list[bytes] = []
-    decode = plugboard.pipeline._decode
+    decode = plugbay.pipeline._decode
 
     def counting(raw: bytes):
         calls.append(raw)
         return decode(raw)
 
-    monkeypatch.setattr(plugboard.pipeline, "_decode", counting)
+    monkeypatch.setattr(plugbay.pipeline, "_decode", counting)
     assert http.post("/v1/chat/completions", json=CHAT).status_code == 200
     assert http.post("/v1/chat/completions", json={**CHAT, "stream": True}).status_code == 200
     assert http.post("/v1/embeddings", json={"model": "public", "input": "x"}).status_code == 200

@@ -8,7 +8,7 @@ import httpx
 import openai
 import pytest
 
-from plugboard.testing import Reply
+from plugbay.testing import Reply
 from tests.core.support import CHAT, relay, relay_config
 from tests.helpers import free_port
 

@@ -14,17 +14,17 @@ import openai
 import pytest
 from litestar import get
 
-from plugboard import (
+from plugbay import (
     PermissionDenied,
     Principal,
     RateLimited,
     RequestContext,
     hookimpl,
 )
-from plugboard.app import create_app
-from plugboard.plugins import PluginManager
-from plugboard.settings import ConfigError
-from plugboard.testing import GatewayServer, build_settings
+from plugbay.app import create_app
+from plugbay.plugins import PluginManager
+from plugbay.settings import ConfigError
+from plugbay.testing import GatewayServer, build_settings
 from tests.core.support import CANNED_CONFIG, CHAT, canned, relay, relay_config
 
 CANNED_CHAT = {**CHAT, "model": "canned"}
@@ -47,24 +47,24 @@ class Counting:
         self.calls[name] = self.calls.get(name, 0) + 1
 
     @hookimpl
-    def plugboard_register_adapters(self, register: Callable[..., None], settings: Any) -> None:
+    def plugbay_register_adapters(self, register: Callable[..., None], settings: Any) -> None:
         self._count("adapters")
         assert settings.server.max_body_size > 0
 
     @hookimpl
-    def plugboard_register_authenticators(self, register: Callable[[Any], None]) -> None:
+    def plugbay_register_authenticators(self, register: Callable[[Any], None]) -> None:
         self._count("authenticators")
 
     @hookimpl
-    def plugboard_register_rate_limiters(self, register: Callable[[Any], None]) -> None:
+    def plugbay_register_rate_limiters(self, register: Callable[[Any], None]) -> None:
         self._count("rate_limiters")
 
     @hookimpl
-    def plugboard_register_caches(self, register: Callable[[Any], None]) -> None:
+    def plugbay_register_caches(self, register: Callable[[Any], None]) -> None:
         self._count("caches")
 
     @hookimpl
-    def plugboard_register_routes(self, register: Callable[[Any], None]) -> None:
+    def plugbay_register_routes(self, register: Callable[[Any], None]) -> None:
         self._count("routes")
 
 
@@ -74,7 +74,7 @@ def test_registration_hooks_run_once_and_never_per_request(make_gateway, master_
 
     class Listener:
         @hookimpl
-        def plugboard_request_finished(self, event: Any) -> None:
+        def plugbay_request_finished(self, event: Any) -> None:
             finished.append(event)
 
     gw = make_gateway(CANNED_CONFIG, plugins=[canned, counting, Listener()])
@@ -138,7 +138,7 @@ def test_register_adapters_first_plugin_wins(make_gateway):
 
     class Override:
         @hookimpl(tryfirst=True)
-        def plugboard_register_adapters(self, register: Callable[..., None]) -> None:
+        def plugbay_register_adapters(self, register: Callable[..., None]) -> None:
             register("canned", OverrideProvider)
 
     gw = make_gateway(CANNED_CONFIG, plugins=[canned, Override()])
@@ -174,7 +174,7 @@ class KeyAuth:
         return None
 
     @hookimpl
-    def plugboard_register_authenticators(self, register: Callable[[Any], None]) -> None:
+    def plugbay_register_authenticators(self, register: Callable[[Any], None]) -> None:
         register(self)
 
 
@@ -221,7 +221,7 @@ class Limiter:
         self.released.append((ctx.request_id, ctx.status, ctx.usage))
 
     @hookimpl
-    def plugboard_register_rate_limiters(self, register: Callable[[Any], None]) -> None:
+    def plugbay_register_rate_limiters(self, register: Callable[[Any], None]) -> None:
         register(self)
 
 
@@ -276,7 +276,7 @@ class DictCache:
         self.store[self._key(request)] = content
 
     @hookimpl
-    def plugboard_register_caches(self, register: Callable[[Any], None]) -> None:
+    def plugbay_register_caches(self, register: Callable[[Any], None]) -> None:
         register(self)
 
 
@@ -286,7 +286,7 @@ def test_register_caches(make_gateway, scripted_upstream, master_key):
 
     class Listener:
         @hookimpl
-        def plugboard_request_finished(self, event: Any) -> None:
+        def plugbay_request_finished(self, event: Any) -> None:
             events.append(event)
 
     gw = make_gateway(relay_config(scripted_upstream.base_url), plugins=[relay, cache, Listener()])
@@ -315,7 +315,7 @@ def test_register_caches(make_gateway, scripted_upstream, master_key):
         time.sleep(0.01)
     assert [e.cache_status for e in events] == ["miss", "hit", "miss", "hit", "miss", "hit"]
     # Errors are never stored.
-    from plugboard.testing import Reply
+    from plugbay.testing import Reply
 
     scripted_upstream.script(Reply.error(500, "boom"))
     with pytest.raises(openai.InternalServerError):
@@ -342,7 +342,7 @@ def test_register_routes(make_gateway, master_key):
 
     class Routes:
         @hookimpl
-        def plugboard_register_routes(self, register: Callable[[Any], None]) -> None:
+        def plugbay_register_routes(self, register: Callable[[Any], None]) -> None:
             register(hello)
 
     gw = make_gateway(CANNED_CONFIG, plugins=[canned, Routes()])
@@ -357,7 +357,7 @@ def test_register_commands_in_process():
 
     class Commands:
         @hookimpl
-        def plugboard_register_commands(self, cli: click.Group) -> None:
+        def plugbay_register_commands(self, cli: click.Group) -> None:
             @cli.command()
             @click.argument("name")
             def greet(name: str) -> None:
@@ -369,9 +369,9 @@ def test_register_commands_in_process():
 
     manager = PluginManager.build(build_settings().plugins, [Commands()])
     manager.register_commands(group)
-    result = CliRunner().invoke(group, ["greet", "plugboard"])
+    result = CliRunner().invoke(group, ["greet", "plugbay"])
     assert result.exit_code == 0
-    assert result.output == "hello plugboard\n"
+    assert result.output == "hello plugbay\n"
 
 
 # --- lifecycle hooks ----------------------------------------------------------------------------
@@ -382,11 +382,11 @@ class Lifecycle:
         self.log: list[str] = []
 
     @hookimpl
-    def plugboard_startup(self, gateway: Any) -> None:
+    def plugbay_startup(self, gateway: Any) -> None:
         self.log.append(f"sync startup ready={gateway.ready} models={sorted(gateway.routes)}")
 
     @hookimpl
-    def plugboard_shutdown(self, gateway: Any) -> None:
+    def plugbay_shutdown(self, gateway: Any) -> None:
         self.log.append("sync shutdown")
 
 
@@ -395,12 +395,12 @@ class AsyncLifecycle:
         self.log = log
 
     @hookimpl
-    async def plugboard_startup(self, gateway: Any) -> None:
+    async def plugbay_startup(self, gateway: Any) -> None:
         await asyncio.sleep(0.01)
         self.log.append("async startup")
 
     @hookimpl
-    async def plugboard_shutdown(self) -> None:
+    async def plugbay_shutdown(self) -> None:
         await asyncio.sleep(0.01)
         self.log.append("async shutdown")
 
@@ -419,7 +419,7 @@ def test_startup_and_shutdown_sync_and_async(make_gateway):
 def test_a_failing_startup_stops_start_up(tmp_path):
     class Broken:
         @hookimpl
-        async def plugboard_startup(self) -> None:
+        async def plugbay_startup(self) -> None:
             raise RuntimeError("cannot start")
 
     app = create_app(build_settings(CANNED_CONFIG, database=tmp_path / "db"), [canned, Broken()])
@@ -434,11 +434,11 @@ def test_a_failing_shutdown_is_logged_and_others_still_run(make_gateway, caplog)
 
     class Broken:
         @hookimpl
-        def plugboard_shutdown(self) -> None:
+        def plugbay_shutdown(self) -> None:
             raise RuntimeError("flush failed")
 
     gw = make_gateway(CANNED_CONFIG, plugins=[canned, sync, Broken()])
-    with caplog.at_level(logging.ERROR, logger="plugboard.plugins"):
+    with caplog.at_level(logging.ERROR, logger="plugbay.plugins"):
         gw.stop()
     assert "sync shutdown" in sync.log
     assert "plugin Broken failed during shutdown" in caplog.text
@@ -447,13 +447,13 @@ def test_a_failing_shutdown_is_logged_and_others_still_run(make_gateway, caplog)
 def test_shutdown_runs_after_in_flight_requests(make_gateway, scripted_upstream, master_key):
     import threading
 
-    from plugboard.testing import Reply
+    from plugbay.testing import Reply
 
     order: list[str] = []
 
     class Watch:
         @hookimpl
-        def plugboard_shutdown(self) -> None:
+        def plugbay_shutdown(self) -> None:
             order.append("shutdown")
 
     gw = make_gateway(relay_config(scripted_upstream.base_url), plugins=[relay, Watch()])
@@ -483,12 +483,12 @@ def test_request_finished(make_gateway, master_key):
 
     class Sync:
         @hookimpl
-        def plugboard_request_finished(self, event: Any, ctx: RequestContext) -> None:
+        def plugbay_request_finished(self, event: Any, ctx: RequestContext) -> None:
             seen.append((event, "sync"))
 
     class Async:
         @hookimpl
-        async def plugboard_request_finished(self, ctx: RequestContext, event: Any) -> None:
+        async def plugbay_request_finished(self, ctx: RequestContext, event: Any) -> None:
             await asyncio.sleep(0.05)
             seen.append((event, "async"))
 
@@ -531,11 +531,11 @@ def test_plugins_without_settings_argument(make_gateway):
     # Implementations may take any subset of a hook's arguments.
     class NoArgs:
         @hookimpl
-        def plugboard_startup(self) -> None:
+        def plugbay_startup(self) -> None:
             pass
 
         @hookimpl
-        def plugboard_request_finished(self) -> None:
+        def plugbay_request_finished(self) -> None:
             pass
 
     gw = make_gateway(CANNED_CONFIG, plugins=[canned, NoArgs()])

@@ -1,4 +1,4 @@
-"""Discovery from the ``plugboard`` entry-point group, allow- and block-lists, listing."""
+"""Discovery from the ``plugbay`` entry-point group, allow- and block-lists, listing."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import json
 import httpx
 import pytest
 
-from plugboard.plugins import PluginLoadError, PluginManager
-from plugboard.settings import load_settings, parse_settings
+from plugbay.plugins import PluginLoadError, PluginManager
+from plugbay.settings import load_settings, parse_settings
 from tests.core.support import CANNED_CONFIG, HELLO_CONFIG, HELLO_PLUGIN, canned, make_distribution
 from tests.helpers import Served, clean_env, run_cli
 
@@ -17,18 +17,18 @@ import does_not_exist_anywhere
 """
 
 MISSPELLED_PLUGIN = """
-from plugboard import hookimpl
+from plugbay import hookimpl
 
 @hookimpl
-def plugboard_register_adapter(register):
+def plugbay_register_adapter(register):
     pass
 """
 
 BAD_SIGNATURE_PLUGIN = """
-from plugboard import hookimpl
+from plugbay import hookimpl
 
 @hookimpl
-def plugboard_startup(gateway, surprise):
+def plugbay_startup(gateway, surprise):
     pass
 """
 
@@ -36,8 +36,8 @@ def plugboard_startup(gateway, surprise):
 @pytest.fixture
 def site(tmp_path, monkeypatch):
     site = tmp_path / "site"
-    make_distribution(site, "plugboard_hello", HELLO_PLUGIN, dist="plugboard-hello")
-    make_distribution(site, "plugboard_second", "", dist="plugboard-second", version="0.9")
+    make_distribution(site, "plugbay_hello", HELLO_PLUGIN, dist="plugbay-hello")
+    make_distribution(site, "plugbay_second", "", dist="plugbay-second", version="0.9")
     monkeypatch.syspath_prepend(str(site))
     return site
 
@@ -51,28 +51,28 @@ def build(env: dict[str, str], config: dict | None = None) -> PluginManager:
     if settings is None:
         settings = load_settings(None, env=env)
     else:
-        from plugboard.settings import apply_environment
+        from plugbay.settings import apply_environment
 
         settings = apply_environment(settings, env)
     return PluginManager.build(settings.plugins)
 
 
 def test_entry_points_are_discovered_with_distribution_and_hooks(site):
-    manager = build({"PLUGBOARD_PLUGINS": "hello,second"})
+    manager = build({"PLUGBAY_PLUGINS": "hello,second"})
     infos = {info.name: info for info in manager.list_plugins()}
     assert list(infos) == ["hello", "second", "master_key"]  # built-ins last
     hello = infos["hello"]
-    assert (hello.distribution, hello.version, hello.builtin) == ("plugboard-hello", "1.2.3", False)
-    assert hello.hooks == ["plugboard_register_adapters", "plugboard_register_commands"]
-    assert (infos["second"].distribution, infos["second"].version) == ("plugboard-second", "0.9")
+    assert (hello.distribution, hello.version, hello.builtin) == ("plugbay-hello", "1.2.3", False)
+    assert hello.hooks == ["plugbay_register_adapters", "plugbay_register_commands"]
+    assert (infos["second"].distribution, infos["second"].version) == ("plugbay-second", "0.9")
     assert infos["master_key"].builtin
-    assert infos["master_key"].hooks == ["plugboard_register_authenticators"]
+    assert infos["master_key"].hooks == ["plugbay_register_authenticators"]
 
 
 def test_allow_list_from_the_environment(site):
-    assert names(build({"PLUGBOARD_PLUGINS": "second"})) == ["second", "master_key"]
-    assert names(build({"PLUGBOARD_PLUGINS": ""})) == ["master_key"]  # empty: none
-    assert names(build({"PLUGBOARD_PLUGINS": " hello , second "})) == [
+    assert names(build({"PLUGBAY_PLUGINS": "second"})) == ["second", "master_key"]
+    assert names(build({"PLUGBAY_PLUGINS": ""})) == ["master_key"]  # empty: none
+    assert names(build({"PLUGBAY_PLUGINS": " hello , second "})) == [
         "hello",
         "second",
         "master_key",
@@ -80,10 +80,10 @@ def test_allow_list_from_the_environment(site):
 
 
 def test_block_list_from_the_environment(site):
-    env = {"PLUGBOARD_PLUGINS": "hello,second", "PLUGBOARD_DISABLE_PLUGINS": "hello"}
+    env = {"PLUGBAY_PLUGINS": "hello,second", "PLUGBAY_DISABLE_PLUGINS": "hello"}
     assert names(build(env)) == ["second", "master_key"]
     # Built-ins can be blocked by name too.
-    env["PLUGBOARD_DISABLE_PLUGINS"] = "hello,master_key"
+    env["PLUGBAY_DISABLE_PLUGINS"] = "hello,master_key"
     assert names(build(env)) == ["second"]
 
 
@@ -97,23 +97,21 @@ def test_lists_from_the_config_file(site):
     ]
     # The environment's allow-list replaces the file's; its block-list adds to it.
     config = {"plugins": {"enabled": ["hello"], "disabled": ["second"]}}
-    assert names(build({"PLUGBOARD_PLUGINS": "second,hello"}, config)) == ["hello", "master_key"]
+    assert names(build({"PLUGBAY_PLUGINS": "second,hello"}, config)) == ["hello", "master_key"]
     config = {"plugins": {"enabled": ["hello", "second"]}}
-    assert names(build({"PLUGBOARD_DISABLE_PLUGINS": "hello"}, config)) == ["second", "master_key"]
+    assert names(build({"PLUGBAY_DISABLE_PLUGINS": "hello"}, config)) == ["second", "master_key"]
 
 
 def test_a_plugin_that_fails_to_import_stops_start_up(tmp_path, monkeypatch):
-    site = make_distribution(tmp_path / "site", "plugboard_broken", BROKEN_PLUGIN)
+    site = make_distribution(tmp_path / "site", "plugbay_broken", BROKEN_PLUGIN)
     monkeypatch.syspath_prepend(str(site))
     with pytest.raises(PluginLoadError) as info:
-        build({"PLUGBOARD_PLUGINS": "broken"})
+        build({"PLUGBAY_PLUGINS": "broken"})
     message = str(info.value)
-    assert message.startswith(
-        'Error importing plugin "broken" (distribution plugboard-broken 1.2.3)'
-    )
+    assert message.startswith('Error importing plugin "broken" (distribution plugbay-broken 1.2.3)')
     assert "does_not_exist_anywhere" in message
     # Blocked, it is never imported.
-    assert names(build({"PLUGBOARD_PLUGINS": "broken", "PLUGBOARD_DISABLE_PLUGINS": "broken"})) == [
+    assert names(build({"PLUGBAY_PLUGINS": "broken", "PLUGBAY_DISABLE_PLUGINS": "broken"})) == [
         "master_key"
     ]
 
@@ -121,8 +119,8 @@ def test_a_plugin_that_fails_to_import_stops_start_up(tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     ("module", "source", "expected"),
     [
-        ("plugboard_typo", MISSPELLED_PLUGIN, "unknown hook 'plugboard_register_adapter'"),
-        ("plugboard_badsig", BAD_SIGNATURE_PLUGIN, "surprise"),
+        ("plugbay_typo", MISSPELLED_PLUGIN, "unknown hook 'plugbay_register_adapter'"),
+        ("plugbay_badsig", BAD_SIGNATURE_PLUGIN, "surprise"),
     ],
 )
 def test_a_plugin_with_an_unknown_hook_is_refused_by_name(
@@ -130,9 +128,9 @@ def test_a_plugin_with_an_unknown_hook_is_refused_by_name(
 ):
     site = make_distribution(tmp_path / "site", module, source)
     monkeypatch.syspath_prepend(str(site))
-    short = module.removeprefix("plugboard_")
+    short = module.removeprefix("plugbay_")
     with pytest.raises(PluginLoadError) as info:
-        build({"PLUGBOARD_PLUGINS": short})
+        build({"PLUGBAY_PLUGINS": short})
     assert f'plugin "{short}"' in str(info.value)
     assert expected in str(info.value)
 
@@ -150,7 +148,7 @@ def test_admin_plugins_endpoint(make_gateway, master_key):
     assert response.status_code == 200
     data = response.json()["data"]
     assert [p["name"] for p in data] == ["CannedPlugin", "master_key"]
-    assert data[0]["hooks"] == ["plugboard_register_adapters"]
+    assert data[0]["hooks"] == ["plugbay_register_adapters"]
     assert set(data[0]) == {"name", "distribution", "version", "hooks", "builtin"}
     assert httpx.get(gw.url + "/admin/plugins").status_code == 401
 
@@ -163,37 +161,37 @@ def cli_env(site, **extra: str) -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_plugboard_plugins_lists_every_plugin(site, tmp_path):
-    env = cli_env(site, PLUGBOARD_PLUGINS="hello,second")
+def test_plugbay_plugins_lists_every_plugin(site, tmp_path):
+    env = cli_env(site, PLUGBAY_PLUGINS="hello,second")
     result = run_cli("plugins", cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
-        "hello  (plugboard-hello 1.2.3)",
-        "    plugboard_register_adapters",
-        "    plugboard_register_commands",
-        "second  (plugboard-second 0.9)",
+        "hello  (plugbay-hello 1.2.3)",
+        "    plugbay_register_adapters",
+        "    plugbay_register_commands",
+        "second  (plugbay-second 0.9)",
         "master_key  (built-in)",
-        "    plugboard_register_authenticators",
+        "    plugbay_register_authenticators",
     ]
     result = run_cli("plugins", "--json", cwd=tmp_path, env=env)
     listed = json.loads(result.stdout)
     assert listed[0] == {
         "name": "hello",
-        "distribution": "plugboard-hello",
+        "distribution": "plugbay-hello",
         "version": "1.2.3",
-        "hooks": ["plugboard_register_adapters", "plugboard_register_commands"],
+        "hooks": ["plugbay_register_adapters", "plugbay_register_commands"],
         "builtin": False,
     }
 
 
 @pytest.mark.slow
 def test_plugin_commands_join_the_cli(site, tmp_path):
-    result = run_cli("hello", "world", cwd=tmp_path, env=cli_env(site, PLUGBOARD_PLUGINS="hello"))
+    result = run_cli("hello", "world", cwd=tmp_path, env=cli_env(site, PLUGBAY_PLUGINS="hello"))
     assert result.returncode == 0, result.stderr
     assert result.stdout == "hello world, from a plugin\n"
     # Disabled, its command is gone.
     result = run_cli(
-        "hello", "world", cwd=tmp_path, env=cli_env(site, PLUGBOARD_DISABLE_PLUGINS="hello")
+        "hello", "world", cwd=tmp_path, env=cli_env(site, PLUGBAY_DISABLE_PLUGINS="hello")
     )
     assert result.returncode == 2
     assert "No such command 'hello'" in result.stderr
@@ -202,10 +200,10 @@ def test_plugin_commands_join_the_cli(site, tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("command", [["plugins"], ["serve", "--port", "1"]])
 def test_a_broken_plugin_fails_the_cli_naming_it(tmp_path, command):
-    site = make_distribution(tmp_path / "site", "plugboard_broken", BROKEN_PLUGIN)
-    result = run_cli(*command, cwd=tmp_path, env=cli_env(site, PLUGBOARD_PLUGINS="broken"))
+    site = make_distribution(tmp_path / "site", "plugbay_broken", BROKEN_PLUGIN)
+    result = run_cli(*command, cwd=tmp_path, env=cli_env(site, PLUGBAY_PLUGINS="broken"))
     assert result.returncode == 1
-    assert 'Error: Error importing plugin "broken" (distribution plugboard-broken 1.2.3)' in (
+    assert 'Error: Error importing plugin "broken" (distribution plugbay-broken 1.2.3)' in (
         result.stderr
     )
     assert "ModuleNotFoundError: No module named 'does_not_exist_anywhere'" in result.stderr
@@ -213,18 +211,18 @@ def test_a_broken_plugin_fails_the_cli_naming_it(tmp_path, command):
 
 @pytest.mark.slow
 def test_a_misspelled_hook_fails_the_cli_naming_it(tmp_path):
-    site = make_distribution(tmp_path / "site", "plugboard_typo", MISSPELLED_PLUGIN)
-    result = run_cli("plugins", cwd=tmp_path, env=cli_env(site, PLUGBOARD_PLUGINS="typo"))
+    site = make_distribution(tmp_path / "site", "plugbay_typo", MISSPELLED_PLUGIN)
+    result = run_cli("plugins", cwd=tmp_path, env=cli_env(site, PLUGBAY_PLUGINS="typo"))
     assert result.returncode == 1
     assert 'plugin "typo"' in result.stderr
-    assert "plugboard_register_adapter" in result.stderr
+    assert "plugbay_register_adapter" in result.stderr
     assert "Traceback" not in result.stderr
 
 
 @pytest.mark.slow
 def test_an_installed_plugin_serves_a_model(site, tmp_path):
-    (tmp_path / "plugboard.toml").write_text(HELLO_CONFIG)
-    env = cli_env(site, PLUGBOARD_PLUGINS="hello", PLUGBOARD_MASTER_KEY="sk-test-0123456789")
+    (tmp_path / "plugbay.toml").write_text(HELLO_CONFIG)
+    env = cli_env(site, PLUGBAY_PLUGINS="hello", PLUGBAY_MASTER_KEY="sk-test-0123456789")
     with Served(cwd=tmp_path, env=env) as served:
         served.wait_ready()
         response = httpx.post(

@@ -10,9 +10,9 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from plugboard.registry import Store
-from plugboard.registry.migrations import MIGRATIONS
-from plugboard.settings import ModelSettings, ProviderSettings, Settings
+from plugbay.registry import Store
+from plugbay.registry.migrations import MIGRATIONS
+from plugbay.settings import ModelSettings, ProviderSettings, Settings
 from tests.core.support import canned
 
 
@@ -57,7 +57,7 @@ async def import_config(path: Path, providers, models) -> None:
 
 
 def test_migrations_wal_and_parent_directories(tmp_path):
-    path = tmp_path / "deep" / "er" / "plugboard.db"
+    path = tmp_path / "deep" / "er" / "plugbay.db"
 
     async def main() -> int:
         store = await Store(path).open()
@@ -83,12 +83,12 @@ def test_a_newer_schema_is_refused(tmp_path):
     db = sqlite3.connect(path)
     db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
     db.close()
-    with pytest.raises(RuntimeError, match="newer than this plugboard"):
+    with pytest.raises(RuntimeError, match="newer than this plugbay"):
         run(Store(path).open())
 
 
 def test_migrations_are_applied_in_order(tmp_path, monkeypatch):
-    from plugboard.registry import store as store_module
+    from plugbay.registry import store as store_module
 
     extra = [*MIGRATIONS, "CREATE TABLE later (x INTEGER);"]
     path = tmp_path / "db"
@@ -108,8 +108,8 @@ async def _open_close(path: Path) -> None:
     await store.close()
 
 
-def test_the_default_path_is_plugboard_db():
-    assert Settings().server.database == "plugboard.db"
+def test_the_default_path_is_plugbay_db():
+    assert Settings().server.database == "plugbay.db"
 
 
 def test_the_path_comes_from_the_config(make_gateway, tmp_path):

@@ -1,12 +1,12 @@
-"""plugboard.replay: a completion as a stream and a stream as a completion, both ways."""
+"""plugbay.replay: a completion as a stream and a stream as a completion, both ways."""
 
 from __future__ import annotations
 
 import msgspec
 import pytest
 
-from plugboard.replay import StreamAssembler, replay_events
-from plugboard.schemas import Usage
+from plugbay.replay import StreamAssembler, replay_events
+from plugbay.schemas import Usage
 
 COMPLETION = {
     "id": "chatcmpl-1",

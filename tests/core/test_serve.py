@@ -1,4 +1,4 @@
-"""``plugboard serve`` as a real subprocess: auth bootstrap, defaults, workers, signals."""
+"""``plugbay serve`` as a real subprocess: auth bootstrap, defaults, workers, signals."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ ENDPOINTS = [
 
 def core_only(**extra: str) -> dict[str, str]:
     """No entry-point plugins, whatever else is installed in this environment."""
-    return clean_env(PLUGBOARD_PLUGINS="", **extra)
+    return clean_env(PLUGBAY_PLUGINS="", **extra)
 
 
 def assert_key_works_everywhere(url: str, key: str) -> None:
@@ -55,7 +55,7 @@ def test_first_start_creates_a_master_key_once(tmp_path):
         assert f"Authorization: Bearer {key}" in served.stdout
         assert f"curl http://127.0.0.1:{served.port}/v1/chat/completions" in served.stdout
         assert_key_works_everywhere(served.url, key)
-        db = tmp_path / "plugboard.db"
+        db = tmp_path / "plugbay.db"
         assert db.exists()
         for file in files_of(db):  # main file, WAL and shared memory
             assert key.encode() not in file.read_bytes(), file
@@ -69,12 +69,12 @@ def test_first_start_creates_a_master_key_once(tmp_path):
 
 
 def test_a_configured_master_key_is_used_and_nothing_is_created(tmp_path):
-    env = core_only(PLUGBOARD_MASTER_KEY="sk-from-env-0123456789")
+    env = core_only(PLUGBAY_MASTER_KEY="sk-from-env-0123456789")
     with Served(cwd=tmp_path, env=env) as served:
         served.wait_ready()
         assert "pb-master-" not in served.stdout
         assert_key_works_everywhere(served.url, "sk-from-env-0123456789")
-    (tmp_path / "plugboard.toml").write_text('[auth]\nmaster_key = "sk-from-file-0123456789"\n')
+    (tmp_path / "plugbay.toml").write_text('[auth]\nmaster_key = "sk-from-file-0123456789"\n')
     with Served(cwd=tmp_path, env=core_only()) as served:
         served.wait_ready()
         assert "pb-master-" not in served.stdout
@@ -90,9 +90,9 @@ def test_no_auth_is_explicit_and_logged(tmp_path):
         assert httpx.get(served.url + "/admin/plugins").status_code == 200
 
 
-def test_defaults_come_from_plugboard_toml_in_the_working_directory(tmp_path):
+def test_defaults_come_from_plugbay_toml_in_the_working_directory(tmp_path):
     port = free_port()
-    (tmp_path / "plugboard.toml").write_text(
+    (tmp_path / "plugbay.toml").write_text(
         f'[server]\nport = {port}\ndatabase = "data/registry.db"\n'
         '[auth]\nmaster_key = "sk-test-0123456789"\n'
     )
@@ -101,11 +101,11 @@ def test_defaults_come_from_plugboard_toml_in_the_working_directory(tmp_path):
         # host defaults to 127.0.0.1
         assert f"Uvicorn running on http://127.0.0.1:{port}" in served.stderr
         assert (tmp_path / "data" / "registry.db").exists()
-        assert not (tmp_path / "plugboard.db").exists()
+        assert not (tmp_path / "plugbay.db").exists()
 
 
 def test_host_and_port_options_win_over_the_file(tmp_path):
-    (tmp_path / "plugboard.toml").write_text('[server]\nport = 1\nhost = "10.255.255.1"\n')
+    (tmp_path / "plugbay.toml").write_text('[server]\nport = 1\nhost = "10.255.255.1"\n')
     with Served("--host", "127.0.0.1", cwd=tmp_path, env=core_only(), pass_port=True) as served:
         served.wait_ready()
 
@@ -123,7 +123,7 @@ def children(pid: int) -> list[int]:
 
 
 def test_workers_share_one_port_and_exit_cleanly(tmp_path):
-    env = core_only(PLUGBOARD_MASTER_KEY="sk-test-0123456789")
+    env = core_only(PLUGBAY_MASTER_KEY="sk-test-0123456789")
     with Served("--workers", "2", cwd=tmp_path, env=env) as served:
         served.wait_ready()
         deadline = time.monotonic() + 20
@@ -162,7 +162,7 @@ def _is_zombie(pid: int) -> bool:
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_stops_serve_with_exit_0(tmp_path, signum):
-    env = core_only(PLUGBOARD_MASTER_KEY="sk-test-0123456789")
+    env = core_only(PLUGBAY_MASTER_KEY="sk-test-0123456789")
     with Served(cwd=tmp_path, env=env) as served:
         served.wait_ready()
         served.signal(signum)

@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from plugboard.settings import ConfigError, load_settings
+from plugbay.settings import ConfigError, load_settings
 from tests.helpers import clean_env, run_cli
 
 FULL = """
@@ -32,7 +32,7 @@ name = "openai"
 type = "openai"
 base_url = "https://api.openai.com/v1"
 api_key = "${OPENAI_API_KEY}"
-headers = { "X-Title" = "plugboard" }
+headers = { "X-Title" = "plugbay" }
 timeout = 120.5
 connect_timeout = 5
 max_connections = 50
@@ -52,7 +52,7 @@ default_rpm = 60
 """
 
 
-def write(tmp_path, text: str, name: str = "plugboard.toml"):
+def write(tmp_path, text: str, name: str = "plugbay.toml"):
     path = tmp_path / name
     path.write_text(textwrap.dedent(text))
     return path
@@ -75,7 +75,7 @@ def test_every_key(tmp_path):
     assert settings.plugins.disabled == ["anthropic"]
     (provider,) = settings.providers
     assert provider.api_key == "sk-up"
-    assert provider.headers == {"X-Title": "plugboard"}
+    assert provider.headers == {"X-Title": "plugbay"}
     assert (provider.timeout, provider.connect_timeout, provider.max_connections) == (120.5, 5, 50)
     assert provider.options == {"organization": "org-1"}  # adapter keys
     assert "sk-up" not in repr(provider)
@@ -90,25 +90,25 @@ def test_defaults_without_a_file(tmp_path, monkeypatch):
     assert settings.source is None
     server = settings.server
     assert (server.host, server.port, server.workers) == ("127.0.0.1", 4000, 1)
-    assert (server.database, server.max_body_size) == ("plugboard.db", 20 * 1024 * 1024)
+    assert (server.database, server.max_body_size) == ("plugbay.db", 20 * 1024 * 1024)
     assert settings.auth.master_key is None
     assert settings.plugins.enabled is None
 
 
-def test_plugboard_toml_in_the_working_directory_is_the_default(tmp_path, monkeypatch):
+def test_plugbay_toml_in_the_working_directory_is_the_default(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     write(tmp_path, "[server]\nport = 4321\n")
     settings = load_settings(None, env={})
-    assert settings.source == "plugboard.toml"
+    assert settings.source == "plugbay.toml"
     assert settings.server.port == 4321
 
 
 def test_environment_overrides(tmp_path):
     path = write(tmp_path, '[auth]\nmaster_key = "from-file"\n[plugins]\ndisabled = ["a"]\n')
     env = {
-        "PLUGBOARD_MASTER_KEY": "from-env",
-        "PLUGBOARD_PLUGINS": "x,y",
-        "PLUGBOARD_DISABLE_PLUGINS": "b",
+        "PLUGBAY_MASTER_KEY": "from-env",
+        "PLUGBAY_PLUGINS": "x,y",
+        "PLUGBAY_DISABLE_PLUGINS": "b",
     }
     settings = load_settings(path, env=env)
     assert settings.auth.master_key == "from-env"
@@ -181,7 +181,7 @@ def test_the_cli_reports_a_bad_config_without_a_traceback(tmp_path, text, expect
         "--config",
         "bad.toml",
         cwd=tmp_path,
-        env=clean_env(PLUGBOARD_PLUGINS=""),
+        env=clean_env(PLUGBAY_PLUGINS=""),
         timeout=20,
     )
     assert result.returncode == 2
@@ -190,7 +190,7 @@ def test_the_cli_reports_a_bad_config_without_a_traceback(tmp_path, text, expect
 
 
 def test_environment_variables_fill_number_fields(tmp_path):
-    path = tmp_path / "plugboard.toml"
+    path = tmp_path / "plugbay.toml"
     path.write_text('[server]\nport = "${PORT}"\nworkers = "${WORKERS:-2}"\n')
     settings = load_settings(path, env={"PORT": "4100"})
     assert (settings.server.port, settings.server.workers) == (4100, 2)
@@ -199,6 +199,6 @@ def test_environment_variables_fill_number_fields(tmp_path):
 
 
 def test_a_table_no_plugin_reads_is_reported(make_gateway, caplog):
-    with caplog.at_level("WARNING", logger="plugboard"):
+    with caplog.at_level("WARNING", logger="plugbay"):
         make_gateway({"sever": {"port": 1}}, plugins=[])
     assert "[sever] names no loaded plugin" in caplog.text

@@ -9,7 +9,7 @@ import httpx
 import msgspec
 import pytest
 
-from plugboard.testing import EventRecorder, Reply
+from plugbay.testing import EventRecorder, Reply
 from tests.core.support import CHAT, relay, relay_config
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from plugboard.wire import SSEBuffer
+from plugbay.wire import SSEBuffer
 
 STREAM = b'event: a\r\ndata: {"n":1}\r\n\r\nevent: b\r\ndata: {"n":2}\r\n\r\n'
 EXPECTED = [b'event: a\ndata: {"n":1}', b'event: b\ndata: {"n":2}']

@@ -8,17 +8,17 @@ import httpx
 import openai
 import pytest
 
-import plugboard_keys
-import plugboard_openai
-from plugboard.testing import Reply
+import plugbay_keys
+import plugbay_openai
+from plugbay.testing import Reply
 
 SECRET = "sk-upstream-0123456789-SECRET"
-PLUGINS = [plugboard_openai, plugboard_keys]
+PLUGINS = [plugbay_openai, plugbay_keys]
 
 
 @pytest.fixture
 def secret_key(monkeypatch):
-    monkeypatch.setenv("PLUGBOARD_SECRET_KEY", "test-secret-key-for-the-registry")
+    monkeypatch.setenv("PLUGBAY_SECRET_KEY", "test-secret-key-for-the-registry")
 
 
 def admin(gw) -> httpx.Client:
@@ -71,7 +71,7 @@ def test_provider_made_at_run_time_serves_and_its_secret_is_encrypted(
 
 
 def test_secrets_are_refused_without_a_secret_key(make_gateway, scripted_upstream, monkeypatch):
-    monkeypatch.delenv("PLUGBOARD_SECRET_KEY", raising=False)
+    monkeypatch.delenv("PLUGBAY_SECRET_KEY", raising=False)
     gw = make_gateway({}, plugins=PLUGINS)
     with admin(gw) as http:
         answer = http.post(
@@ -85,7 +85,7 @@ def test_secrets_are_refused_without_a_secret_key(make_gateway, scripted_upstrea
         )
         assert answer.status_code == 400
         assert answer.json()["error"]["code"] == "secret_key_missing"
-        assert "PLUGBOARD_SECRET_KEY" in answer.json()["error"]["message"]
+        assert "PLUGBAY_SECRET_KEY" in answer.json()["error"]["message"]
         assert http.get("/admin/providers/up").status_code == 404
 
 

@@ -1,4 +1,4 @@
-"""``plugboard keys|providers|models|usage``, on the registry directly and against a gateway."""
+"""``plugbay keys|providers|models|usage``, on the registry directly and against a gateway."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ import openai
 import pytest
 from click.testing import CliRunner
 
-import plugboard_keys
-import plugboard_openai
-from plugboard.cli import cli
+import plugbay_keys
+import plugbay_openai
+from plugbay.cli import cli
 
 
 @pytest.fixture
 def config(tmp_path):
-    path = tmp_path / "plugboard.toml"
+    path = tmp_path / "plugbay.toml"
     path.write_text(
         f'[server]\ndatabase = "{tmp_path / "gw.db"}"\n\n'
         '[[providers]]\nname = "echo"\ntype = "echo"\n\n'
@@ -75,10 +75,10 @@ def test_errors_are_messages_not_tracebacks(config):
 
 
 def test_against_a_running_gateway(make_gateway, scripted_upstream, monkeypatch):
-    gw = make_gateway({}, plugins=[plugboard_openai, plugboard_keys])
-    monkeypatch.setenv("PLUGBOARD_SECRET_KEY", "cli-test-secret")
+    gw = make_gateway({}, plugins=[plugbay_openai, plugbay_keys])
+    monkeypatch.setenv("PLUGBAY_SECRET_KEY", "cli-test-secret")
     connect = ["--url", gw.url, "--key", gw.api_key]
-    # the gateway reads PLUGBOARD_SECRET_KEY at start-up: providers without secrets only here
+    # the gateway reads PLUGBAY_SECRET_KEY at start-up: providers without secrets only here
     run(
         "providers",
         *connect,

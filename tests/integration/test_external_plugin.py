@@ -1,5 +1,5 @@
 """A plugin package written outside the repository, installed with an installer into a fresh
-virtual environment beside plugboard, is discovered and serves a model without touching core."""
+virtual environment beside plugbay, is discovered and serves a model without touching core."""
 
 from __future__ import annotations
 
@@ -21,26 +21,26 @@ REPO = Path(__file__).resolve().parents[2]
 
 PYPROJECT = """
 [project]
-name = "plugboard-hello"
+name = "plugbay-hello"
 version = "0.3.1"
 requires-python = ">=3.11"
-dependencies = ["plugboard"]
+dependencies = ["plugbay"]
 
-[project.entry-points.plugboard]
-hello = "plugboard_hello"
+[project.entry-points.plugbay]
+hello = "plugbay_hello"
 
 [build-system]
 requires = ["hatchling"]
 build-backend = "hatchling.build"
 
 [tool.hatch.build.targets.wheel]
-packages = ["src/plugboard_hello"]
+packages = ["src/plugbay_hello"]
 """
 
 
 def write_package(root: Path) -> Path:
-    package = root / "plugboard-hello"
-    source = package / "src" / "plugboard_hello"
+    package = root / "plugbay-hello"
+    source = package / "src" / "plugbay_hello"
     source.mkdir(parents=True)
     (package / "pyproject.toml").write_text(PYPROJECT)
     (source / "__init__.py").write_text(textwrap.dedent(HELLO_PLUGIN))
@@ -61,7 +61,7 @@ def pinned_versions(tmp_path: Path) -> Path | None:
     lines = [
         line
         for line in frozen.splitlines()
-        if "==" in line and not line.startswith(("plugboard", "-e"))
+        if "==" in line and not line.startswith(("plugbay", "-e"))
     ]
     path = tmp_path / "constraints.txt"
     path.write_text("\n".join(lines) + "\n")
@@ -91,7 +91,7 @@ def test_an_external_plugin_package_is_discovered_and_serves(tmp_path):
 
     # Only core and the new package: no workspace path leaks in.
     check = subprocess.run(
-        [str(python), "-c", "import plugboard, plugboard_hello; print(plugboard.__file__)"],
+        [str(python), "-c", "import plugbay, plugbay_hello; print(plugbay.__file__)"],
         capture_output=True,
         text=True,
         check=True,
@@ -100,7 +100,7 @@ def test_an_external_plugin_package_is_discovered_and_serves(tmp_path):
     assert str(tmp_path / "venv") in check.stdout
     assert (
         subprocess.run(
-            [str(python), "-c", "import plugboard_echo"], capture_output=True, env=clean_env()
+            [str(python), "-c", "import plugbay_echo"], capture_output=True, env=clean_env()
         ).returncode
         == 1
     )
@@ -108,16 +108,16 @@ def test_an_external_plugin_package_is_discovered_and_serves(tmp_path):
     listed = run_cli("plugins", cwd=tmp_path, python=python)
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout.splitlines()[:3] == [
-        "hello  (plugboard-hello 0.3.1)",
-        "    plugboard_register_adapters",
-        "    plugboard_register_commands",
+        "hello  (plugbay-hello 0.3.1)",
+        "    plugbay_register_adapters",
+        "    plugbay_register_commands",
     ]
     assert run_cli("hello", "you", cwd=tmp_path, python=python).stdout == (
         "hello you, from a plugin\n"
     )
 
-    (tmp_path / "plugboard.toml").write_text(HELLO_CONFIG)
-    env = clean_env(PLUGBOARD_MASTER_KEY="sk-test-0123456789")
+    (tmp_path / "plugbay.toml").write_text(HELLO_CONFIG)
+    env = clean_env(PLUGBAY_MASTER_KEY="sk-test-0123456789")
     with Served(cwd=tmp_path, env=env, python=python) as served:
         served.wait_ready()
         client = openai.OpenAI(

@@ -8,10 +8,10 @@ import httpx
 import openai
 import pytest
 
-import plugboard_cache
-import plugboard_keys
-import plugboard_openai
-import plugboard_ratelimit
+import plugbay_cache
+import plugbay_keys
+import plugbay_openai
+import plugbay_ratelimit
 
 HELLO = [{"role": "user", "content": "cached words here"}]
 
@@ -32,9 +32,7 @@ def gateway(make_gateway, scripted_upstream):
             "ratelimit": ratelimit or {},
             "cache": cache or {},
         }
-        return make_gateway(
-            config, plugins=[plugboard_openai, plugboard_ratelimit, plugboard_cache]
-        )
+        return make_gateway(config, plugins=[plugbay_openai, plugbay_ratelimit, plugbay_cache])
 
     return make
 
@@ -47,7 +45,7 @@ def test_hit_needs_no_upstream_call_and_replays_as_a_stream(gateway, scripted_up
     raw = client.chat.completions.with_raw_response.create(
         model="public", messages=HELLO, temperature=0, stream=True
     )
-    assert raw.headers["x-plugboard-cache"] == "hit"
+    assert raw.headers["x-plugbay-cache"] == "hit"
     chunks = list(raw.parse())
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == (
         first.choices[0].message.content
@@ -57,11 +55,11 @@ def test_hit_needs_no_upstream_call_and_replays_as_a_stream(gateway, scripted_up
     changed = client.chat.completions.with_raw_response.create(
         model="public", messages=HELLO, temperature=0.5
     )
-    assert changed.headers["x-plugboard-cache"] == "miss"
+    assert changed.headers["x-plugbay-cache"] == "miss"
     unknown = client.chat.completions.with_raw_response.create(
         model="public", messages=HELLO, temperature=0, extra_body={"brand_new": 1}
     )
-    assert unknown.headers["x-plugboard-cache"] == "miss"
+    assert unknown.headers["x-plugbay-cache"] == "miss"
     assert len(scripted_upstream.requests) == 3  # the hit never reached the upstream
 
 
@@ -71,7 +69,7 @@ def test_a_completed_upstream_stream_serves_later_hits(gateway, scripted_upstrea
     stream = client.chat.completions.create(model="public", messages=HELLO, stream=True)
     text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
     answer = client.chat.completions.with_raw_response.create(model="public", messages=HELLO)
-    assert answer.headers["x-plugboard-cache"] == "hit"
+    assert answer.headers["x-plugbay-cache"] == "hit"
     assert answer.parse().choices[0].message.content == text == "cached words here"
     assert len(scripted_upstream.requests) == 1
 
@@ -85,7 +83,7 @@ def test_a_hit_counts_as_a_request_but_costs_no_tokens(gateway, scripted_upstrea
     hit = client.chat.completions.with_raw_response.create(
         model="public", messages=HELLO, max_tokens=50
     )
-    assert hit.headers["x-plugboard-cache"] == "hit"
+    assert hit.headers["x-plugbay-cache"] == "hit"
     assert hit.headers["x-ratelimit-remaining-requests"] == "1"
     third = client.chat.completions.with_raw_response.create(
         model="public", messages=HELLO, max_tokens=50
@@ -97,7 +95,7 @@ def test_a_hit_counts_as_a_request_but_costs_no_tokens(gateway, scripted_upstrea
     with pytest.raises(openai.RateLimitError) as refused:
         client.chat.completions.create(model="public", messages=HELLO, max_tokens=50)
     assert refused.value.response.headers["x-ratelimit-remaining-requests"] == "0"
-    assert refused.value.response.headers["x-plugboard-cache"] == "bypass"
+    assert refused.value.response.headers["x-plugbay-cache"] == "bypass"
     assert len(scripted_upstream.requests) == 1
 
 
@@ -107,7 +105,7 @@ def test_key_limits_set_through_the_admin_api(make_gateway, scripted_upstream):
             "providers": [{"name": "up", "type": "openai", "base_url": scripted_upstream.base_url}],
             "models": [{"name": "mini", "provider": "up", "upstream_model": "gpt-4o-mini"}],
         },
-        plugins=[plugboard_openai, plugboard_keys, plugboard_ratelimit, plugboard_cache],
+        plugins=[plugbay_openai, plugbay_keys, plugbay_ratelimit, plugbay_cache],
     )
     admin = httpx.Client(base_url=gw.url, headers={"authorization": f"Bearer {gw.api_key}"})
     key = admin.post("/admin/keys", json={"name": "app", "rpm": 2, "tpm": 50_000}).json()
@@ -117,7 +115,7 @@ def test_key_limits_set_through_the_admin_api(make_gateway, scripted_upstream):
     assert first.headers["x-ratelimit-limit-requests"] == "2"
     assert first.headers["x-ratelimit-limit-tokens"] == "50000"
     hit = client.chat.completions.with_raw_response.create(model="mini", messages=messages)
-    assert hit.headers["x-plugboard-cache"] == "hit"
+    assert hit.headers["x-plugbay-cache"] == "hit"
     with pytest.raises(openai.RateLimitError) as refused:  # the hit counted as a request
         client.chat.completions.create(model="mini", messages=messages)
     assert refused.value.response.headers["x-ratelimit-limit-requests"] == "2"

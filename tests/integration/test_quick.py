@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-import plugboard_echo
-import plugboard_openai
+import plugbay_echo
+import plugbay_openai
 
 
 def test_chat_through_openai_adapter(make_gateway, scripted_upstream):
@@ -17,7 +17,7 @@ def test_chat_through_openai_adapter(make_gateway, scripted_upstream):
             ],
             "models": [{"name": "public", "provider": "up", "upstream_model": "gpt-x"}],
         },
-        plugins=[plugboard_openai],
+        plugins=[plugbay_openai],
     )
     client = gw.openai()
     answer = client.chat.completions.create(
@@ -36,7 +36,7 @@ def test_chat_through_openai_adapter(make_gateway, scripted_upstream):
 
 
 def test_echo(make_gateway):
-    gw = make_gateway(plugins=[plugboard_echo])
+    gw = make_gateway(plugins=[plugbay_echo])
     client = gw.openai()
     answer = client.chat.completions.create(
         model="echo", messages=[{"role": "user", "content": "hello world"}]

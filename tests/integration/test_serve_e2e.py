@@ -1,4 +1,4 @@
-"""``plugboard serve`` for real, with the first-party plugins installed."""
+"""``plugbay serve`` for real, with the first-party plugins installed."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import httpx
 import openai
 import pytest
 
-from plugboard.testing import Reply, ScriptedUpstream
+from plugbay.testing import Reply, ScriptedUpstream
 from tests.helpers import Served, clean_env
 
 pytestmark = pytest.mark.slow
@@ -45,7 +45,7 @@ def test_serve_with_no_config_answers_from_echo(tmp_path):
                 openai.OpenAI(
                     base_url=served.url + "/v1", api_key="sk-wrong-0000000000", max_retries=0
                 ).models.list()
-        assert (tmp_path / "plugboard.db").exists()
+        assert (tmp_path / "plugbay.db").exists()
 
 
 def slow_config(upstream: ScriptedUpstream) -> str:
@@ -79,7 +79,7 @@ provider = "up"
 def test_graceful_shutdown_finishes_requests_and_streams(tmp_path, workers, signum):
     with ScriptedUpstream() as upstream:
         upstream.script(Reply.json(_completion(), delay=1.0))
-        (tmp_path / "plugboard.toml").write_text(slow_config(upstream))
+        (tmp_path / "plugbay.toml").write_text(slow_config(upstream))
         args = ["--workers", str(workers)] if workers > 1 else []
         with Served(*args, cwd=tmp_path, env=clean_env()) as served:
             served.wait_ready()

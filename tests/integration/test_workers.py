@@ -10,7 +10,7 @@ import time
 import httpx
 import pytest
 
-from plugboard.testing import ServeProcess
+from plugbay.testing import ServeProcess
 
 pytestmark = pytest.mark.slow
 
@@ -31,8 +31,8 @@ provider = "echo"
 
 
 def serve(tmp_path, *args, delay=0.0) -> ServeProcess:
-    (tmp_path / "plugboard.toml").write_text(CONFIG.format(delay=delay))
-    return ServeProcess(*args, cwd=tmp_path, env={"PLUGBOARD_MASTER_KEY": MASTER})
+    (tmp_path / "plugbay.toml").write_text(CONFIG.format(delay=delay))
+    return ServeProcess(*args, cwd=tmp_path, env={"PLUGBAY_MASTER_KEY": MASTER})
 
 
 def chat(url: str, key: str, **extra) -> httpx.Response:

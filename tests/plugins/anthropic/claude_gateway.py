@@ -13,7 +13,7 @@ from typing import Any
 
 from claude_wire import Script
 
-from plugboard.testing import EventRecorder, RecordedRequest, ScriptedUpstream
+from plugbay.testing import EventRecorder, RecordedRequest, ScriptedUpstream
 
 API_KEY = "sk-ant-api03-test"
 VERTEX_TOKEN = "ya29.test-access-token"

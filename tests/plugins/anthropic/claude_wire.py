@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from plugboard.testing import RecordedRequest, Reply
+from plugbay.testing import RecordedRequest, Reply
 
 REQUEST_ID = "req_011CSHoEeqs5C35K2UUqR7Fy"
 MODEL = "claude-sonnet-4-5-20250929"

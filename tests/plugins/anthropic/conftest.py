@@ -11,8 +11,8 @@ import pytest
 from claude_gateway import Recorder, Upstream, gateway_config
 from claude_wire import Script
 
-import plugboard_anthropic
-from plugboard.testing import RunningGateway, ScriptedUpstream, build_settings
+import plugbay_anthropic
+from plugbay.testing import RunningGateway, ScriptedUpstream, build_settings
 
 
 @pytest.fixture(scope="session")
@@ -35,9 +35,9 @@ def _recorder() -> Recorder:
 def gateway(
     _server: ScriptedUpstream, _recorder: Recorder, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningGateway]:
-    database: Path = tmp_path_factory.mktemp("anthropic") / "plugboard.db"
+    database: Path = tmp_path_factory.mktemp("anthropic") / "plugbay.db"
     settings = build_settings(gateway_config(_server), database=database)
-    server = RunningGateway(settings, [plugboard_anthropic, _recorder]).start()
+    server = RunningGateway(settings, [plugbay_anthropic, _recorder]).start()
     yield server
     server.stop()
 

@@ -9,7 +9,7 @@ import pytest
 from claude_gateway import Upstream
 from claude_wire import error_reply, json_reply, message, text
 
-from plugboard.testing import Reply
+from plugbay.testing import Reply
 
 HELLO: Any = [{"role": "user", "content": "Hello"}]
 

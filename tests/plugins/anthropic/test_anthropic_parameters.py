@@ -303,14 +303,14 @@ def test_strict_tools_need_native_structured_output(
 def test_dropped_fields_are_logged(
     client: openai.OpenAI, upstream: Upstream, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="plugboard.provider.anthropic")
+    caplog.set_level(logging.DEBUG, logger="plugbay.provider.anthropic")
     check(
         client,
         upstream,
         {"messages": HELLO, "seed": 7, "logprobs": True, "extra_body": {"mystery": 1}},
         native(messages=NATIVE_HELLO),
     )
-    notes = [r.getMessage() for r in caplog.records if r.name == "plugboard.provider.anthropic"]
+    notes = [r.getMessage() for r in caplog.records if r.name == "plugbay.provider.anthropic"]
     assert len(notes) == 1
     assert notes[0].endswith(
         "dropped fields without a Messages API equivalent: logprobs, mystery, seed"

@@ -13,10 +13,10 @@ import pytest
 from claude_gateway import Recorder, Upstream
 from claude_wire import event, json_reply, message, stream_reply, text, transcript, usage
 
-import plugboard_anthropic
-from plugboard import (
+import plugbay_anthropic
+from plugbay import (
     ChatRequest,
-    PlugboardError,
+    PlugbayError,
     ProviderContext,
     ProviderError,
     RateLimited,
@@ -24,25 +24,25 @@ from plugboard import (
     UpstreamError,
     UpstreamTimeout,
 )
-from plugboard.schemas import ChatCompletionParams, PromptTokensDetails, Usage
-from plugboard.settings import ProviderSettings
-from plugboard.testing import Reply
-from plugboard_anthropic import wire
-from plugboard_anthropic.errors import stream_error
-from plugboard_anthropic.options import AnthropicOptions, VertexAnthropicOptions
-from plugboard_anthropic.provider import AnthropicProvider, VertexAnthropicProvider, vertex_base_url
-from plugboard_anthropic.response import FINISH_REASONS, finish_reason
-from plugboard_anthropic.response import usage as translate_usage
+from plugbay.schemas import ChatCompletionParams, PromptTokensDetails, Usage
+from plugbay.settings import ProviderSettings
+from plugbay.testing import Reply
+from plugbay_anthropic import wire
+from plugbay_anthropic.errors import stream_error
+from plugbay_anthropic.options import AnthropicOptions, VertexAnthropicOptions
+from plugbay_anthropic.provider import AnthropicProvider, VertexAnthropicProvider, vertex_base_url
+from plugbay_anthropic.response import FINISH_REASONS, finish_reason
+from plugbay_anthropic.response import usage as translate_usage
 
 HELLO: Any = [{"role": "user", "content": "Hello"}]
 
 
 def test_entry_point() -> None:
     (found,) = [
-        ep for ep in importlib.metadata.entry_points(group="plugboard") if ep.name == "anthropic"
+        ep for ep in importlib.metadata.entry_points(group="plugbay") if ep.name == "anthropic"
     ]
-    assert found.value == "plugboard_anthropic"
-    assert found.load() is plugboard_anthropic
+    assert found.value == "plugbay_anthropic"
+    assert found.load() is plugbay_anthropic
 
 
 def test_registers_both_adapter_types() -> None:
@@ -51,7 +51,7 @@ def test_registers_both_adapter_types() -> None:
     def register(type: str, factory: Any, *, options: Any = None) -> None:
         registered[type] = (factory, options)
 
-    plugboard_anthropic.plugboard_register_adapters(register)
+    plugbay_anthropic.plugbay_register_adapters(register)
     assert registered == {
         "anthropic": (AnthropicProvider, AnthropicOptions),
         "vertex-anthropic": (VertexAnthropicProvider, VertexAnthropicOptions),
@@ -96,7 +96,7 @@ def test_vertex_endpoints(region: str, url: str) -> None:
 )
 def test_default_endpoints(type: str, options: dict[str, Any], url: str) -> None:
     registered: dict[str, tuple[Any, Any]] = {}
-    plugboard_anthropic.plugboard_register_adapters(
+    plugbay_anthropic.plugbay_register_adapters(
         lambda name, factory, options=None: registered.setdefault(name, (factory, options))
     )
     factory, options_type = registered[type]
@@ -114,7 +114,7 @@ def test_default_endpoints(type: str, options: dict[str, Any], url: str) -> None
 
 
 def test_with_the_test_kit_fixtures(make_gateway: Any, scripted_upstream: Any) -> None:
-    """Through plugboard.testing's own fixtures, as a plugin author would write it."""
+    """Through plugbay.testing's own fixtures, as a plugin author would write it."""
     gateway = make_gateway(
         {
             "providers": [
@@ -128,7 +128,7 @@ def test_with_the_test_kit_fixtures(make_gateway: Any, scripted_upstream: Any) -
             ],
             "models": [{"name": "haiku", "provider": "claude", "upstream_model": "claude-haiku"}],
         },
-        plugins=[plugboard_anthropic],
+        plugins=[plugbay_anthropic],
     )
     scripted_upstream.script(json_reply(message([text("kit")])))
     answer = gateway.openai().chat.completions.create(model="haiku", messages=HELLO)
@@ -236,7 +236,7 @@ def test_usage_counts_the_whole_prompt() -> None:
         (None, UpstreamError, 502),
     ],
 )
-def test_stream_errors(kind: str | None, error: type[PlugboardError], status: int) -> None:
+def test_stream_errors(kind: str | None, error: type[PlugbayError], status: int) -> None:
     raised = stream_error(kind, "what happened")
     assert type(raised) is error
     assert raised.status_code == status

@@ -76,7 +76,7 @@ def test_unknown_blocks_and_stop_reasons(client: openai.OpenAI, upstream: Upstre
 
 
 def test_unreadable_answer_is_an_upstream_error(client: openai.OpenAI, upstream: Upstream) -> None:
-    from plugboard.testing import Reply
+    from plugbay.testing import Reply
 
     upstream.add(
         Reply(status=200, body=b"<html>gateway</html>", headers={"content-type": "text/html"})

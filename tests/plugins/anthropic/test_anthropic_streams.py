@@ -24,7 +24,7 @@ from claude_wire import (
     tool_block,
 )
 
-from plugboard.testing import RunningGateway
+from plugbay.testing import RunningGateway
 
 HELLO: Any = [{"role": "user", "content": "Hello"}]
 ROLE = {"role": "assistant", "content": "", "refusal": None}

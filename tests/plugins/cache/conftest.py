@@ -5,9 +5,9 @@ from typing import Any
 
 import pytest
 
-import plugboard_cache
-from plugboard import Principal, hookimpl
-from plugboard.testing import EventRecorder, fake
+import plugbay_cache
+from plugbay import Principal, hookimpl
+from plugbay.testing import EventRecorder, fake
 
 MODELS = {
     "providers": [{"name": "local", "type": "fake"}],
@@ -27,7 +27,7 @@ class TwoKeys:
         return None
 
     @hookimpl
-    def plugboard_register_authenticators(self, register: Callable[[Any], None]) -> None:
+    def plugbay_register_authenticators(self, register: Callable[[Any], None]) -> None:
         register(self)
 
 
@@ -56,7 +56,7 @@ def recorder() -> EventRecorder:
 def cached_gateway(make_gateway, recorder, upstream_calls) -> Callable[..., Any]:
     def make(cache: dict[str, Any] | None = None, **kwargs: Any):
         config = {**MODELS, "cache": cache or {}}
-        plugins = [fake, plugboard_cache, recorder, *kwargs.pop("plugins", ())]
+        plugins = [fake, plugbay_cache, recorder, *kwargs.pop("plugins", ())]
         return make_gateway(config, plugins=plugins, **kwargs)
 
     return make

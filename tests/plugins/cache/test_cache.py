@@ -17,10 +17,10 @@ def chat(gw, key: str | None = None, headers: dict | None = None, **body) -> htt
 def test_hit_is_served_without_an_upstream_call(cached_gateway, upstream_calls, recorder):
     gw = cached_gateway()
     first = chat(gw, temperature=0)
-    assert first.headers["x-plugboard-cache"] == "miss"
+    assert first.headers["x-plugbay-cache"] == "miss"
     second = chat(gw, temperature=0)
     assert second.status_code == 200
-    assert second.headers["x-plugboard-cache"] == "hit"
+    assert second.headers["x-plugbay-cache"] == "hit"
     assert second.content == first.content
     assert len(upstream_calls) == 1
     assert [e.cache_status for e in recorder.wait_for(2)] == ["miss", "hit"]
@@ -32,22 +32,22 @@ def test_hit_is_served_without_an_upstream_call(cached_gateway, upstream_calls, 
 
 def test_changed_parameters_and_unknown_fields_miss(cached_gateway, upstream_calls):
     gw = cached_gateway()
-    assert chat(gw, temperature=0.5).headers["x-plugboard-cache"] == "miss"
-    assert chat(gw, temperature=0.7).headers["x-plugboard-cache"] == "miss"
-    assert chat(gw, temperature=0.7, x_new_field=1).headers["x-plugboard-cache"] == "miss"
-    assert chat(gw, temperature=0.7, user="u1").headers["x-plugboard-cache"] == "hit"
+    assert chat(gw, temperature=0.5).headers["x-plugbay-cache"] == "miss"
+    assert chat(gw, temperature=0.7).headers["x-plugbay-cache"] == "miss"
+    assert chat(gw, temperature=0.7, x_new_field=1).headers["x-plugbay-cache"] == "miss"
+    assert chat(gw, temperature=0.7, user="u1").headers["x-plugbay-cache"] == "hit"
     assert len(upstream_calls) == 3
 
 
 def test_cache_control(cached_gateway, upstream_calls):
     gw = cached_gateway()
-    assert chat(gw, headers={"cache-control": "no-store"}).headers["x-plugboard-cache"] == "miss"
-    assert chat(gw, headers={"cache-control": "no-store"}).headers["x-plugboard-cache"] == "miss"
+    assert chat(gw, headers={"cache-control": "no-store"}).headers["x-plugbay-cache"] == "miss"
+    assert chat(gw, headers={"cache-control": "no-store"}).headers["x-plugbay-cache"] == "miss"
     bypass = chat(gw, headers={"cache-control": "no-cache"})  # skips lookup, still stores
-    assert bypass.headers["x-plugboard-cache"] == "bypass"
-    assert chat(gw).headers["x-plugboard-cache"] == "hit"
+    assert bypass.headers["x-plugbay-cache"] == "bypass"
+    assert chat(gw).headers["x-plugbay-cache"] == "hit"
     assert chat(gw, headers={"Cache-Control": "max-age=0, no-cache"}).headers[
-        "x-plugboard-cache"
+        "x-plugbay-cache"
     ] == ("bypass")
     assert len(upstream_calls) == 4
 
@@ -56,12 +56,12 @@ def test_errors_are_never_cached_and_carry_the_header(cached_gateway, upstream_c
     gw = cached_gateway()
     failed = chat(gw, x_fail=True)
     assert failed.status_code == 502
-    assert failed.headers["x-plugboard-cache"] == "miss"
+    assert failed.headers["x-plugbay-cache"] == "miss"
     assert chat(gw, x_fail=True).status_code == 502
     assert len(upstream_calls) == 2
     unauthenticated = chat(gw, key="wrong-key")
     assert unauthenticated.status_code == 401
-    assert unauthenticated.headers["x-plugboard-cache"] == "bypass"
+    assert unauthenticated.headers["x-plugbay-cache"] == "bypass"
 
 
 def test_a_stream_is_answered_from_a_cached_completion(cached_gateway, upstream_calls):
@@ -75,7 +75,7 @@ def test_a_stream_is_answered_from_a_cached_completion(cached_gateway, upstream_
         stream=True,
         stream_options={"include_usage": True},
     )
-    assert stream.headers["x-plugboard-cache"] == "hit"
+    assert stream.headers["x-plugbay-cache"] == "hit"
     chunks = list(stream.parse())
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == complete.choices[0].message.content
@@ -91,7 +91,7 @@ def test_a_completed_stream_is_stored_for_later_hits(cached_gateway, upstream_ca
     streamed = client.chat.completions.create(model="small", messages=HELLO, stream=True)
     text = "".join(c.choices[0].delta.content or "" for c in streamed if c.choices)
     raw = client.chat.completions.with_raw_response.create(model="small", messages=HELLO)
-    assert raw.headers["x-plugboard-cache"] == "hit"
+    assert raw.headers["x-plugbay-cache"] == "hit"
     answer = raw.parse()
     assert answer.choices[0].message.content == text
     assert answer.choices[0].finish_reason == "stop"
@@ -110,7 +110,7 @@ def test_a_broken_stream_is_not_stored(cached_gateway, upstream_calls):
     ) as broken:
         assert "error" in broken.read().decode()
     again = chat(gw, stream=False, x_break=True)
-    assert again.headers["x-plugboard-cache"] == "miss"
+    assert again.headers["x-plugbay-cache"] == "miss"
     assert len(upstream_calls) == 2
 
 
@@ -120,8 +120,8 @@ def test_embeddings_are_cached(cached_gateway, upstream_calls):
     headers = {"authorization": f"Bearer {gw.api_key}"}
     first = httpx.post(gw.url + "/v1/embeddings", json=body, headers=headers)
     second = httpx.post(gw.url + "/v1/embeddings", json=body, headers=headers)
-    assert first.headers["x-plugboard-cache"] == "miss"
-    assert second.headers["x-plugboard-cache"] == "hit"
+    assert first.headers["x-plugbay-cache"] == "miss"
+    assert second.headers["x-plugbay-cache"] == "hit"
     assert second.json() == first.json()
     assert len(upstream_calls) == 1
 
@@ -129,9 +129,9 @@ def test_embeddings_are_cached(cached_gateway, upstream_calls):
 @pytest.mark.parametrize(("scope", "expected"), [("key", "miss"), ("shared", "hit")])
 def test_scope(cached_gateway, two_keys, scope, expected):
     gw = cached_gateway({"scope": scope}, plugins=[two_keys])
-    assert chat(gw, key="key-one").headers["x-plugboard-cache"] == "miss"
-    assert chat(gw, key="key-two").headers["x-plugboard-cache"] == expected
-    assert chat(gw, key="key-one").headers["x-plugboard-cache"] == "hit"
+    assert chat(gw, key="key-one").headers["x-plugbay-cache"] == "miss"
+    assert chat(gw, key="key-two").headers["x-plugbay-cache"] == expected
+    assert chat(gw, key="key-one").headers["x-plugbay-cache"] == "hit"
 
 
 def test_model_ttl_and_bounds(cached_gateway, upstream_calls):
@@ -139,10 +139,10 @@ def test_model_ttl_and_bounds(cached_gateway, upstream_calls):
     for question in ("a", "b"):
         chat(gw, model="big", messages=[{"role": "user", "content": question}])
     again = chat(gw, model="big", messages=[{"role": "user", "content": "a"}])
-    assert again.headers["x-plugboard-cache"] == "miss"  # evicted from big's own LRU
+    assert again.headers["x-plugbay-cache"] == "miss"  # evicted from big's own LRU
     assert (
         chat(gw, model="big", messages=[{"role": "user", "content": "a"}]).headers[
-            "x-plugboard-cache"
+            "x-plugbay-cache"
         ]
         == "hit"
     )
@@ -151,23 +151,23 @@ def test_model_ttl_and_bounds(cached_gateway, upstream_calls):
 def test_sqlite_cache_is_shared_by_gateways_and_survives_them(cached_gateway, tmp_path):
     path = str(tmp_path / "shared-cache.db")
     one = cached_gateway({"backend": "sqlite", "path": path})
-    assert chat(one).headers["x-plugboard-cache"] == "miss"
+    assert chat(one).headers["x-plugbay-cache"] == "miss"
     one.stop()
     two = cached_gateway({"backend": "sqlite", "path": path})
-    assert chat(two).headers["x-plugboard-cache"] == "hit"
+    assert chat(two).headers["x-plugbay-cache"] == "hit"
 
 
 def test_sqlite_is_the_default_file_beside_the_registry(cached_gateway, tmp_path):
     gw = cached_gateway({"backend": "sqlite"})
     chat(gw)
-    assert (tmp_path / "plugboard-0.cache.db").is_file()
+    assert (tmp_path / "plugbay-0.cache.db").is_file()
 
 
 def test_unknown_backend_is_a_config_error(make_gateway):
-    import plugboard_cache
-    from plugboard.settings import ConfigError
+    import plugbay_cache
+    from plugbay.settings import ConfigError
 
     with pytest.raises(ConfigError, match="unknown backend 'nope'"):
-        make_gateway({"cache": {"backend": "nope"}}, plugins=[plugboard_cache])
+        make_gateway({"cache": {"backend": "nope"}}, plugins=[plugbay_cache])
     with pytest.raises(ConfigError, match=r"cache\.scope"):
-        make_gateway({"cache": {"scope": "everyone"}}, plugins=[plugboard_cache])
+        make_gateway({"cache": {"scope": "everyone"}}, plugins=[plugbay_cache])

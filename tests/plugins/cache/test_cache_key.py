@@ -5,9 +5,9 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from plugboard import ChatRequest, Principal, RequestContext
-from plugboard.schemas import ChatCompletionParams
-from plugboard_cache.key import cache_key
+from plugbay import ChatRequest, Principal, RequestContext
+from plugbay.schemas import ChatCompletionParams
+from plugbay_cache.key import cache_key
 
 BASE = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "temperature": 0.2}
 

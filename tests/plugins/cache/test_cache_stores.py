@@ -5,9 +5,9 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from plugboard_cache import sqlite as sqlite_module
-from plugboard_cache.sqlite import SQLiteStore
-from plugboard_cache.stores import MemoryStore, Partition
+from plugbay_cache import sqlite as sqlite_module
+from plugbay_cache.sqlite import SQLiteStore
+from plugbay_cache.stores import MemoryStore, Partition
 
 GLOBAL = Partition("", 3, 1000)
 

@@ -1,4 +1,4 @@
-"""plugboard-echo: offline, deterministic, word-by-word streams, stable embeddings."""
+"""plugbay-echo: offline, deterministic, word-by-word streams, stable embeddings."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ import time
 import httpx
 import pytest
 
-import plugboard_echo
+import plugbay_echo
 
 HELLO = [{"role": "user", "content": "the quick brown fox"}]
 
 
 @pytest.fixture
 def gw(make_gateway):
-    return make_gateway(plugins=[plugboard_echo])  # no config: the embedded `echo` model
+    return make_gateway(plugins=[plugbay_echo])  # no config: the embedded `echo` model
 
 
 @pytest.fixture
@@ -81,7 +81,7 @@ def test_chunk_delay(make_gateway, master_key):
             "providers": [{"name": "slow", "type": "echo", "chunk_delay": 0.1}],
             "models": [{"name": "slow-echo", "provider": "slow"}],
         },
-        plugins=[plugboard_echo],
+        plugins=[plugbay_echo],
     )
     arrivals = []
     with httpx.stream(
@@ -182,7 +182,7 @@ def test_embedding_dimensions_option(make_gateway):
             "providers": [{"name": "e", "type": "echo", "dimensions": 8}],
             "models": [{"name": "e8", "provider": "e"}],
         },
-        plugins=[plugboard_echo],
+        plugins=[plugbay_echo],
     )
     result = gw.openai().embeddings.create(model="e8", input="x", encoding_format="float")
     assert len(result.data[0].embedding) == 8

@@ -8,8 +8,8 @@ import openai
 import pytest
 from gemini_wire import gemini_config
 
-import plugboard_gemini
-from plugboard.testing import RunningGateway, ScriptedUpstream
+import plugbay_gemini
+from plugbay.testing import RunningGateway, ScriptedUpstream
 
 
 @dataclass
@@ -30,5 +30,5 @@ class Gemini:
 def gemini(
     make_gateway: Callable[..., RunningGateway], scripted_upstream: ScriptedUpstream
 ) -> Gemini:
-    gateway = make_gateway(gemini_config(scripted_upstream.url), plugins=[plugboard_gemini])
+    gateway = make_gateway(gemini_config(scripted_upstream.url), plugins=[plugbay_gemini])
     return Gemini(gateway, scripted_upstream, gateway.openai())

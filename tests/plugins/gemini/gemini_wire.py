@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from plugboard.testing import Reply
+from plugbay.testing import Reply
 
 MODEL = "gemini-2.5-flash"
 BASE = "/v1beta/models/" + MODEL

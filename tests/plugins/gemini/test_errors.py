@@ -21,8 +21,8 @@ from gemini_wire import (
     usage_metadata,
 )
 
-import plugboard_gemini
-from plugboard.testing import Reply
+import plugbay_gemini
+from plugbay.testing import Reply
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 RETRY_INFO = [
@@ -365,7 +365,7 @@ def test_connection_refused_is_502(gemini: Any) -> None:
 
 def test_stalled_stream_times_out(make_gateway: Any, scripted_upstream: Any) -> None:
     config = gemini_config(scripted_upstream.url, timeout=0.5)
-    gateway = make_gateway(config, plugins=[plugboard_gemini])
+    gateway = make_gateway(config, plugins=[plugbay_gemini])
     scripted_upstream.script(
         gemini_sse([answer([{"text": "a"}], None), answer([{"text": "b"}], "STOP")], hang_after=1),
         path=STREAM,

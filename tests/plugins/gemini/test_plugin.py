@@ -10,16 +10,16 @@ from typing import Any
 
 from gemini_wire import GENERATE, PUBLIC, answer, gemini_config, gemini_json
 
-import plugboard_gemini
-from plugboard.testing import RunningGateway, ScriptedUpstream
-from plugboard_gemini.provider import GeminiOptions, GeminiProvider, VertexOptions, VertexProvider
+import plugbay_gemini
+from plugbay.testing import RunningGateway, ScriptedUpstream
+from plugbay_gemini.provider import GeminiOptions, GeminiProvider, VertexOptions, VertexProvider
 
 
 def test_entry_point() -> None:
-    found = {ep.name: ep for ep in entry_points(group="plugboard")}
-    assert found["gemini"].value == "plugboard_gemini"
+    found = {ep.name: ep for ep in entry_points(group="plugbay")}
+    assert found["gemini"].value == "plugbay_gemini"
     assert found["gemini"].dist is not None
-    assert found["gemini"].dist.name == "plugboard-gemini"
+    assert found["gemini"].dist.name == "plugbay-gemini"
 
 
 def test_registers_both_types() -> None:
@@ -28,7 +28,7 @@ def test_registers_both_types() -> None:
     def register(type_: str, factory: Any, *, options: Any = None) -> None:
         registered[type_] = (factory, options)
 
-    plugboard_gemini.plugboard_register_adapters(register)
+    plugbay_gemini.plugbay_register_adapters(register)
     assert registered == {
         "gemini": (GeminiProvider, GeminiOptions),
         "vertex": (VertexProvider, VertexOptions),
@@ -38,7 +38,7 @@ def test_registers_both_types() -> None:
 def test_import_is_light() -> None:
     """google-auth (and the translation work) load only when a provider needs them."""
     code = (
-        "import sys, plugboard_gemini; "
+        "import sys, plugbay_gemini; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('google', 'requests')))"
     )
     result = subprocess.run(

@@ -17,7 +17,7 @@ from gemini_wire import (
     gemini_sse,
 )
 
-import plugboard_gemini
+import plugbay_gemini
 
 PNG = (
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAE"
@@ -478,7 +478,7 @@ def test_safety_settings_option(make_gateway: Any, scripted_upstream: Any) -> No
     config = gemini_config(
         scripted_upstream.url, safety_settings=settings, thought_signature_fallback=""
     )
-    gateway = make_gateway(config, plugins=[plugboard_gemini])
+    gateway = make_gateway(config, plugins=[plugbay_gemini])
     scripted_upstream.script(gemini_json(answer([{"text": "ok"}])), path=GENERATE)
     gateway.openai().chat.completions.create(
         model=PUBLIC,

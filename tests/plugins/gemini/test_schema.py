@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from plugboard_gemini._schema import to_gemini_schema
+from plugbay_gemini._schema import to_gemini_schema
 
 CASES: list[tuple[str, Any, dict[str, Any]]] = [
     ("not-a-schema", True, {}),

@@ -9,12 +9,12 @@ import msgspec
 import pytest
 from gemini_wire import answer, usage_metadata
 
-from plugboard import ProviderError, RateLimited, UpstreamError
-from plugboard.schemas import CompletionTokensDetails, PromptTokensDetails, Usage
-from plugboard_gemini._errors import status_error
-from plugboard_gemini._native import Status, decode_response
-from plugboard_gemini._response import ToolCallIds, completion, finish_reason, usage
-from plugboard_gemini._stream import StreamTranslator
+from plugbay import ProviderError, RateLimited, UpstreamError
+from plugbay.schemas import CompletionTokensDetails, PromptTokensDetails, Usage
+from plugbay_gemini._errors import status_error
+from plugbay_gemini._native import Status, decode_response
+from plugbay_gemini._response import ToolCallIds, completion, finish_reason, usage
+from plugbay_gemini._stream import StreamTranslator
 
 
 def native(body: Any) -> Any:

@@ -21,11 +21,11 @@ from gemini_wire import (
     vertex_config,
 )
 
-import plugboard_gemini
-from plugboard import ProviderContext
-from plugboard.settings import ConfigError, ProviderSettings
-from plugboard.testing import RunningGateway, ScriptedUpstream
-from plugboard_gemini.provider import GeminiOptions, GeminiProvider, VertexOptions, VertexProvider
+import plugbay_gemini
+from plugbay import ProviderContext
+from plugbay.settings import ConfigError, ProviderSettings
+from plugbay.testing import RunningGateway, ScriptedUpstream
+from plugbay_gemini.provider import GeminiOptions, GeminiProvider, VertexOptions, VertexProvider
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 
@@ -34,7 +34,7 @@ def test_static_bearer_token(
     make_gateway: Callable[..., RunningGateway], scripted_upstream: ScriptedUpstream
 ) -> None:
     gateway = make_gateway(
-        vertex_config(scripted_upstream.url, api_key="ya29.static"), plugins=[plugboard_gemini]
+        vertex_config(scripted_upstream.url, api_key="ya29.static"), plugins=[plugbay_gemini]
     )
     client = gateway.openai()
     scripted_upstream.script(gemini_json(answer([{"text": "Hi"}])), path=VERTEX_GENERATE)
@@ -61,7 +61,7 @@ def test_embeddings_through_predict(
     make_gateway: Callable[..., RunningGateway], scripted_upstream: ScriptedUpstream
 ) -> None:
     gateway = make_gateway(
-        vertex_config(scripted_upstream.url, api_key="ya29.static"), plugins=[plugboard_gemini]
+        vertex_config(scripted_upstream.url, api_key="ya29.static"), plugins=[plugbay_gemini]
     )
     scripted_upstream.script(
         gemini_json(
@@ -107,7 +107,7 @@ def test_vertex_errors_are_mapped(
     make_gateway: Callable[..., RunningGateway], scripted_upstream: ScriptedUpstream
 ) -> None:
     gateway = make_gateway(
-        vertex_config(scripted_upstream.url, api_key="ya29.expired"), plugins=[plugboard_gemini]
+        vertex_config(scripted_upstream.url, api_key="ya29.expired"), plugins=[plugbay_gemini]
     )
     scripted_upstream.script(
         gemini_error(401, "Request had invalid authentication credentials.", "UNAUTHENTICATED"),
@@ -140,7 +140,7 @@ def test_vertex_endpoints() -> None:
 
 def test_vertex_without_google_auth_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "google.auth", None)
-    with pytest.raises(ConfigError, match=r"pip install 'plugboard-gemini\[vertex\]'"):
+    with pytest.raises(ConfigError, match=r"pip install 'plugbay-gemini\[vertex\]'"):
         _vertex()
     # A static token needs no google-auth.
     assert _vertex(api_key="ya29.x").tokens is None

@@ -14,17 +14,17 @@ from urllib.parse import parse_qs
 import openai
 import pytest
 
-import plugboard_gemini
+import plugbay_gemini
 
-pytest.importorskip("google.auth", reason="needs the vertex extra: plugboard-gemini[vertex]")
+pytest.importorskip("google.auth", reason="needs the vertex extra: plugbay-gemini[vertex]")
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from gemini_wire import VERTEX_GENERATE, answer, gemini_json, usage_metadata, vertex_config
 
-from plugboard import UpstreamError
-from plugboard.testing import Reply, RunningGateway, ScriptedUpstream
-from plugboard_gemini._auth import GoogleCredentials
+from plugbay import UpstreamError
+from plugbay.testing import Reply, RunningGateway, ScriptedUpstream
+from plugbay_gemini._auth import GoogleCredentials
 
 CLIENT_EMAIL = "gateway@my-proj.iam.gserviceaccount.com"
 MESSAGES = [{"role": "user", "content": "hi"}]
@@ -64,7 +64,7 @@ def test_service_account_token_is_fetched_once_and_reused(
 ) -> None:
     gateway = make_gateway(
         vertex_config(scripted_upstream.url, credentials_file=str(service_account)),
-        plugins=[plugboard_gemini],
+        plugins=[plugbay_gemini],
     )
     scripted_upstream.script(token_reply("ya29.from-service-account"), path="/token")
     scripted_upstream.script(
@@ -95,7 +95,7 @@ def test_refused_service_account_is_502(
 ) -> None:
     gateway = make_gateway(
         vertex_config(scripted_upstream.url, credentials_file=str(service_account)),
-        plugins=[plugboard_gemini],
+        plugins=[plugbay_gemini],
     )
     scripted_upstream.script(
         Reply.json({"error": "invalid_grant", "error_description": "Invalid JWT Signature."}, 400),

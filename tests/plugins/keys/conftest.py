@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-import plugboard.testing.fake
-import plugboard_keys
+import plugbay.testing.fake
+import plugbay_keys
 
 CONFIG = {
     "providers": [{"name": "f", "type": "fake", "reply": "ok"}],
@@ -17,4 +17,4 @@ CONFIG = {
 
 @pytest.fixture
 def gw(make_gateway):
-    return make_gateway(CONFIG, plugins=[plugboard.testing.fake, plugboard_keys])
+    return make_gateway(CONFIG, plugins=[plugbay.testing.fake, plugbay_keys])

@@ -1,4 +1,4 @@
-"""plugboard-openai: unit tests on httpx.MockTransport, then end to end on a scripted upstream."""
+"""plugbay-openai: unit tests on httpx.MockTransport, then end to end on a scripted upstream."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ import msgspec
 import openai
 import pytest
 
-import plugboard_openai
-from plugboard import ChatRequest, ProviderContext, ProviderError, RateLimited, UpstreamError
-from plugboard.schemas import ChatCompletionParams
-from plugboard.settings import ProviderSettings
-from plugboard.testing import Reply
-from plugboard_openai.provider import DEFAULT_BASE_URL, OpenAIOptions, OpenAIProvider
+import plugbay_openai
+from plugbay import ChatRequest, ProviderContext, ProviderError, RateLimited, UpstreamError
+from plugbay.schemas import ChatCompletionParams
+from plugbay.settings import ProviderSettings
+from plugbay.testing import Reply
+from plugbay_openai.provider import DEFAULT_BASE_URL, OpenAIOptions, OpenAIProvider
 
 BODY = {"model": "public", "messages": [{"role": "user", "content": "hi"}], "x_unknown": [1]}
 
@@ -255,7 +255,7 @@ def gw(make_gateway, scripted_upstream):
             ],
             "models": [{"name": "team/public", "provider": "up", "upstream_model": "gpt-x"}],
         },
-        plugins=[plugboard_openai],
+        plugins=[plugbay_openai],
     )
 
 

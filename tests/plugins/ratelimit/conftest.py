@@ -5,9 +5,9 @@ from typing import Any
 
 import pytest
 
-import plugboard_ratelimit
-from plugboard import Principal, hookimpl
-from plugboard.testing import fake
+import plugbay_ratelimit
+from plugbay import Principal, hookimpl
+from plugbay.testing import fake
 
 MODELS = {
     "providers": [{"name": "local", "type": "fake"}],
@@ -36,7 +36,7 @@ class KeyedAuth:
         return None
 
     @hookimpl
-    def plugboard_register_authenticators(self, register: Callable[[Any], None]) -> None:
+    def plugbay_register_authenticators(self, register: Callable[[Any], None]) -> None:
         register(self)
 
 
@@ -52,7 +52,7 @@ def limited_gateway(make_gateway):
 
     def make(ratelimit: dict[str, Any] | None = None, keys: Mapping[str, Any] | None = None):
         config = {**MODELS, "ratelimit": ratelimit or {}}
-        plugins = [fake, plugboard_ratelimit, KeyedAuth(keys or {})]
+        plugins = [fake, plugbay_ratelimit, KeyedAuth(keys or {})]
         return make_gateway(config, plugins=plugins)
 
     return make

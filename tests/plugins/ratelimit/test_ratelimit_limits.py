@@ -182,10 +182,10 @@ def test_limits_are_shared_by_gateways_on_one_state_file(limited_gateway, tmp_pa
 
 
 def test_unknown_backend_is_a_config_error(make_gateway):
-    import plugboard_ratelimit
-    from plugboard.settings import ConfigError
+    import plugbay_ratelimit
+    from plugbay.settings import ConfigError
 
     with pytest.raises(ConfigError, match="unknown backend 'nope'"):
-        make_gateway({"ratelimit": {"backend": "nope"}}, plugins=[plugboard_ratelimit])
+        make_gateway({"ratelimit": {"backend": "nope"}}, plugins=[plugbay_ratelimit])
     with pytest.raises(ConfigError, match="ratelimit"):
-        make_gateway({"ratelimit": {"rpm": 3}}, plugins=[plugboard_ratelimit])
+        make_gateway({"ratelimit": {"rpm": 3}}, plugins=[plugbay_ratelimit])

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from plugboard_ratelimit.limiter import format_duration
-from plugboard_ratelimit.stores import FileStore, MemoryStore
-from plugboard_ratelimit.window import Scope, Table, digest
+from plugbay_ratelimit.limiter import format_duration
+from plugbay_ratelimit.stores import FileStore, MemoryStore
+from plugbay_ratelimit.window import Scope, Table, digest
 
 
 def scope(name: str, rpm=None, tpm=None, parallel=None) -> Scope:
@@ -175,7 +175,7 @@ async def test_file_store_state_survives_reopening(tmp_path: Path):
 def test_running_totals_always_equal_the_rings(table):
     import random
 
-    from plugboard_ratelimit.window import _REQ, _RSUM, _TOK, _TSUM, RING
+    from plugbay_ratelimit.window import _REQ, _RSUM, _TOK, _TSUM, RING
 
     rng = random.Random(7)
     scopes = [scope(f"key:{i}", rpm=50, tpm=5000) for i in range(3)]

@@ -1,4 +1,4 @@
-"""Exactness across worker processes: ``plugboard serve --workers 4`` as a real subprocess."""
+"""Exactness across worker processes: ``plugbay serve --workers 4`` as a real subprocess."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from plugboard.testing import ServeProcess, install_plugin
+from plugbay.testing import ServeProcess, install_plugin
 
-FAKE_PLUGIN = "from plugboard.testing.fake import plugboard_register_adapters\n"
+FAKE_PLUGIN = "from plugbay.testing.fake import plugbay_register_adapters\n"
 
 MASTER = "sk-test-master-key-0123456789"
 CONFIG = """
@@ -49,9 +49,9 @@ async def fire(url: str, count: int) -> list[httpx.Response]:
 @pytest.mark.slow
 def test_four_workers_admit_exactly_the_limit(tmp_path: Path):
     site = install_plugin(tmp_path / "site", "local_fake", FAKE_PLUGIN)
-    config = tmp_path / "plugboard.toml"
-    config.write_text(CONFIG.format(master=MASTER, db=tmp_path / "plugboard.db"))
-    env = {"PLUGBOARD_PLUGINS": "local_fake,ratelimit", "PYTHONPATH": str(site)}
+    config = tmp_path / "plugbay.toml"
+    config.write_text(CONFIG.format(master=MASTER, db=tmp_path / "plugbay.db"))
+    env = {"PLUGBAY_PLUGINS": "local_fake,ratelimit", "PYTHONPATH": str(site)}
     server = ServeProcess("--config", str(config), "--workers", "4", cwd=tmp_path, env=env)
     try:
         server.start(60, ready_workers=4)  # every worker answered before the burst
@@ -68,4 +68,4 @@ def test_four_workers_admit_exactly_the_limit(tmp_path: Path):
         assert refused.headers["x-ratelimit-limit-requests"] == "20"
         assert refused.headers["x-ratelimit-remaining-requests"] == "0"
         assert int(refused.headers["retry-after"]) >= 1
-    assert (tmp_path / "plugboard.ratelimit").is_file()
+    assert (tmp_path / "plugbay.ratelimit").is_file()

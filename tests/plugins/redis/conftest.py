@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 import redis
 
-import plugboard_cache
-import plugboard_ratelimit
-from plugboard import Principal, hookimpl
-from plugboard.testing import fake, free_port
+import plugbay_cache
+import plugbay_ratelimit
+from plugbay import Principal, hookimpl
+from plugbay.testing import fake, free_port
 
 MODELS = {
     "providers": [{"name": "local", "type": "fake"}],
@@ -121,7 +121,7 @@ class KeyedAuth:
         return Principal(key_id=key_id, name=key_id, **self.limits.get(key_id, {}))
 
     @hookimpl
-    def plugboard_register_authenticators(self, register: Callable[[Any], None]) -> None:
+    def plugbay_register_authenticators(self, register: Callable[[Any], None]) -> None:
         register(self)
 
 
@@ -151,10 +151,10 @@ def redis_gateway(make_gateway, upstream_calls) -> Callable[..., Any]:
         plugins: list[Any] = [fake, KeyedAuth(keys)]
         if ratelimit is not None:
             config["ratelimit"] = {"backend": "redis", **ratelimit}
-            plugins.append(plugboard_ratelimit)
+            plugins.append(plugbay_ratelimit)
         if cache is not None:
             config["cache"] = {"backend": "redis", **cache}
-            plugins.append(plugboard_cache)
+            plugins.append(plugbay_cache)
         return make_gateway(config, plugins=plugins)
 
     return make

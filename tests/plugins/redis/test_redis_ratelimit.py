@@ -9,14 +9,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from plugboard.settings import Settings
-from plugboard.testing import ServeProcess, install_plugin
-from plugboard_ratelimit.window import Scope, digest
-from plugboard_redis.ratelimit import RedisLimitStore
+from plugbay.settings import Settings
+from plugbay.testing import ServeProcess, install_plugin
+from plugbay_ratelimit.window import Scope, digest
+from plugbay_redis.ratelimit import RedisLimitStore
 
 HELLO = [{"role": "user", "content": "hello there world"}]
 
-FAKE_PLUGIN = "from plugboard.testing.fake import plugboard_register_adapters\n"
+FAKE_PLUGIN = "from plugbay.testing.fake import plugbay_register_adapters\n"
 
 
 def scope(name: str, rpm=None, tpm=None, parallel=None) -> Scope:
@@ -95,7 +95,7 @@ def test_outage_fails_open_without_hanging(redis_gateway, silent_port):
 
 
 def test_outage_fails_closed_when_configured(redis_gateway, upstream_calls):
-    from plugboard.testing import free_port
+    from plugbay.testing import free_port
 
     gw = redis_gateway(
         {"url": f"redis://127.0.0.1:{free_port()}/0", "on_error": "closed", "timeout": 0.2},
@@ -109,11 +109,11 @@ def test_outage_fails_closed_when_configured(redis_gateway, upstream_calls):
 
 
 def test_redis_url_is_required(make_gateway):
-    import plugboard_ratelimit
-    from plugboard.settings import ConfigError
+    import plugbay_ratelimit
+    from plugbay.settings import ConfigError
 
     with pytest.raises(ConfigError, match="url"):
-        make_gateway({"ratelimit": {"backend": "redis"}}, plugins=[plugboard_ratelimit])
+        make_gateway({"ratelimit": {"backend": "redis"}}, plugins=[plugbay_ratelimit])
 
 
 CONFIG = """
@@ -160,12 +160,12 @@ async def fire(urls: list[str], count: int) -> list[httpx.Response]:
 def test_two_gateway_processes_sharing_redis_admit_exactly_the_limit(redis_url, tmp_path: Path):
     source = FAKE_PLUGIN
     site = install_plugin(tmp_path / "site", "local_fake", source)
-    env = {"PLUGBOARD_PLUGINS": "local_fake,ratelimit,redis", "PYTHONPATH": str(site)}
+    env = {"PLUGBAY_PLUGINS": "local_fake,ratelimit,redis", "PYTHONPATH": str(site)}
     servers = []
     for node in ("a", "b"):  # two nodes: separate databases, nothing shared but Redis
         (tmp_path / node).mkdir()
-        config = tmp_path / node / "plugboard.toml"
-        config.write_text(CONFIG.format(db=tmp_path / node / "plugboard.db", url=redis_url))
+        config = tmp_path / node / "plugbay.toml"
+        config.write_text(CONFIG.format(db=tmp_path / node / "plugbay.db", url=redis_url))
         args = ("--config", str(config), "--workers", "2")
         servers.append(ServeProcess(*args, cwd=tmp_path / node, env=env))
     try:

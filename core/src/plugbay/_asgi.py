@@ -1,0 +1,165 @@
+"""Raw ASGI for the hot path: reading a body, answering, streaming, request ids.
+
+The ``/v1`` completion endpoints are raw ASGI apps the app dispatches to by exact path before
+Litestar's router, middleware and send wrappers (those cost ~65 µs a request and a wrapper
+call per streamed chunk on this machine; see docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any
+
+from plugbay.errors import InvalidRequest, PayloadTooLarge, PlugbayError
+
+Scope = dict[str, Any]
+Receive = Callable[[], Any]
+Send = Callable[[dict[str, Any]], Any]
+Headers = list[tuple[bytes, bytes]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+JSON = (b"content-type", b"application/json")
+SSE_HEADERS: Headers = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+_REQUEST_ID = "plugbay.request_id"
+_random_bits = random.getrandbits
+_VALID_ID = re.compile(rb"^[\x21-\x7e]{1,200}$")
+
+
+class ClientDisconnected(Exception):
+    """The client went away before its request was read."""
+
+
+def request_id(scope: Scope) -> str:
+    """The client's ``x-request-id`` when it is sane, else a new one; fixed per request."""
+    rid = scope.get(_REQUEST_ID)
+    if rid is None:
+        for name, value in scope.get("headers", ()):
+            if name == b"x-request-id" and _VALID_ID.match(value):
+                rid = value.decode("ascii")
+                break
+        else:
+            rid = f"req_{_random_bits(128):032x}"  # unique, not secret: no syscall needed
+        scope[_REQUEST_ID] = rid
+    return str(rid)
+
+
+async def add_request_id(message: dict[str, Any], scope: Scope) -> None:
+    """Litestar ``before_send`` hook: every answer carries ``x-request-id``."""
+    if message["type"] == "http.response.start":
+        headers = message.setdefault("headers", [])
+        rid = request_id(scope).encode("ascii")
+        if isinstance(headers, list):
+            headers.append((b"x-request-id", rid))
+        else:
+            message["headers"] = [*headers, (b"x-request-id", rid)]
+
+
+def header_map(scope: Scope) -> dict[str, str]:
+    return {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+
+
+async def read_body(receive: Receive, headers: dict[str, str], limit: int) -> bytes:
+    length = headers.get("content-length")
+    if length is not None:
+        try:
+            declared = int(length)
+        except ValueError:
+            raise InvalidRequest("Invalid Content-Length header.") from None
+        if declared > limit:
+            raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnected
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit)
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    if len(chunks) == 1:
+        return chunks[0]
+    return b"".join(chunks)
+
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"Request body too large: the limit is {limit} bytes.")
+
+
+def encode_headers(extra: dict[str, str]) -> Iterable[tuple[bytes, bytes]]:
+    return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()]
+
+
+async def send_json(
+    send: Send, status: int, body: bytes, extra: dict[str, str] | None = None
+) -> None:
+    headers: Headers = [JSON, (b"content-length", str(len(body)).encode())]
+    if extra:
+        headers.extend(encode_headers(extra))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def send_error(send: Send, error: PlugbayError, extra: dict[str, str] | None) -> None:
+    headers = {**extra, **error.headers} if extra else error.headers
+    await send_json(send, error.status_code, error.body(), headers)
+
+
+async def send_stream(
+    send: Send,
+    receive: Receive,
+    chunks: AsyncIterator[bytes],
+    extra: dict[str, str] | None,
+    on_first: Callable[[], None],
+) -> bool:
+    """Relay ``chunks`` as an SSE answer; return False if the client disconnected first.
+
+    A watcher task waits for ``http.disconnect`` and cancels this task, so a client that
+    leaves stops the upstream request at once, even while the upstream is silent.
+    """
+    headers = list(SSE_HEADERS)
+    if extra:
+        headers.extend(encode_headers(extra))
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+
+    task = asyncio.current_task()
+    assert task is not None
+    gone = False
+
+    async def watch() -> None:
+        nonlocal gone
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        gone = True
+        task.cancel()
+
+    watcher = asyncio.get_running_loop().create_task(watch())
+    try:
+        first = True
+        async for chunk in chunks:
+            if first:
+                on_first()
+                first = False
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    except asyncio.CancelledError:
+        if not gone:
+            raise
+        task.uncancel()  # our own watcher cancelled us: the client went away
+        return False
+    except OSError:  # uvicorn raises ClientDisconnected (an OSError) on send
+        return False
+    finally:
+        watcher.cancel()
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+    return True

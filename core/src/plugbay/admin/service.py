@@ -1,0 +1,344 @@
+"""Providers, models, keys and usage: validation and registry writes in one place."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from plugbay._validation import describe
+from plugbay.admin import keys as key_ops
+from plugbay.admin import usage as usage_ops
+from plugbay.admin.probe import probe_provider
+from plugbay.admin.shapes import KeyCreate, KeyUpdate, KeyView, Page, UsageReport
+from plugbay.auth import mask
+from plugbay.crypto import SecretKeyMissing
+from plugbay.errors import Conflict, InvalidRequest, NotFound
+from plugbay.pricing import Price
+from plugbay.settings import (
+    ConfigError,
+    ModelSettings,
+    ProviderSettings,
+    provider_from_dict,
+    provider_to_dict,
+)
+
+if TYPE_CHECKING:
+    from plugbay.gateway import Gateway
+    from plugbay.registry import ModelRecord, ProviderRecord
+
+__all__ = ["AdminService"]
+
+_encode = msgspec.json.Encoder().encode
+MAX_PAGE = 1000
+
+
+def _invalid(exc: ConfigError) -> InvalidRequest:
+    return InvalidRequest(f"{exc.key}: {exc.reason}" if exc.key else exc.reason, param=exc.key)
+
+
+def convert(data: Any, type_: type[Any]) -> Any:
+    """``msgspec.convert`` with errors as 400s naming the field."""
+    if not isinstance(data, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    try:
+        return msgspec.convert(data, type_)
+    except msgspec.ValidationError as exc:
+        param, message = describe(exc)
+        raise InvalidRequest(f"{param}: {message}" if param else message, param=param) from None
+
+
+def page(items: list[Any], total: int, limit: int, last_id: str | None) -> Page:
+    has_more = len(items) > limit
+    items = items[:limit]
+    return Page(data=items, total=total, has_more=has_more, last_id=last_id if items else None)
+
+
+def check_limit(limit: int) -> int:
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidRequest(f"`limit` must be between 1 and {MAX_PAGE}.", param="limit")
+    return limit
+
+
+class AdminService:
+    """Admin operations on a gateway's registry (a running gateway, or one just opened)."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+        self.store = gateway.store
+
+    async def _changed(self) -> None:
+        if self.gateway.ready:
+            await self.gateway.refresh()
+
+    # --- providers -----------------------------------------------------------------------------
+
+    def provider_view(self, record: ProviderRecord) -> dict[str, Any]:
+        settings = record.settings
+        data = provider_to_dict(settings)
+        if record.source == "config":
+            key = self.gateway.config_api_key(record.name)
+        else:
+            key = self.gateway.provider_secret(record)
+        data["api_key"] = mask(key)
+        data.update(
+            object="provider",
+            source=record.source,
+            created_at=record.created_at,
+            updated_at=record.updated_at,
+        )
+        return data
+
+    async def list_providers(self, limit: int = 100, after: str | None = None) -> Page:
+        snapshot = await self.store.snapshot()
+        return self._page(
+            [self.provider_view(r) for r in snapshot.providers.values()], limit, after
+        )
+
+    @staticmethod
+    def _page(items: list[dict[str, Any]], limit: int, after: str | None) -> Page:
+        check_limit(limit)
+        items.sort(key=lambda item: item["name"])
+        total = len(items)
+        if after is not None:
+            items = [item for item in items if item["name"] > after]
+        chunk = items[: limit + 1]
+        return page(
+            chunk, total, limit, chunk[min(limit, len(chunk)) - 1]["name"] if chunk else None
+        )
+
+    async def _provider(self, name: str) -> ProviderRecord:
+        record = (await self.store.snapshot()).providers.get(name)
+        if record is None:
+            raise NotFound(f"No provider named {name!r}.", param="name")
+        return record
+
+    async def get_provider(self, name: str) -> dict[str, Any]:
+        return self.provider_view(await self._provider(name))
+
+    def _validate_provider(self, data: Any) -> ProviderSettings:
+        if not isinstance(data, dict):
+            raise InvalidRequest("The request body must be a JSON object.")
+        try:
+            provider = provider_from_dict(data)
+            if not provider.name:
+                raise ConfigError("must not be empty", key="name")
+            self.gateway.adapter_options(provider, "")
+        except ConfigError as exc:
+            exc.key = (exc.key or "").lstrip(".") or None
+            raise _invalid(exc) from None
+        return provider
+
+    def _seal(self, provider: ProviderSettings) -> bytes | None:
+        if not provider.api_key:
+            return None
+        try:
+            return self.gateway.secrets.encrypt(provider.api_key, context=provider.name)
+        except SecretKeyMissing as exc:
+            raise InvalidRequest(str(exc), param="api_key", code="secret_key_missing") from None
+
+    async def create_provider(self, data: Any) -> dict[str, Any]:
+        provider = self._validate_provider(data)
+        secret = self._seal(provider)
+        now = time.time()
+        stored = msgspec.structs.replace(provider, api_key=None)
+        async with self.store.transaction() as db:
+            cursor = await db.execute(
+                """INSERT INTO providers (name, type, settings, secret, source, created_at,
+                                          updated_at)
+                   VALUES (?, ?, ?, ?, 'api', ?, ?) ON CONFLICT (name) DO NOTHING""",
+                (provider.name, provider.type, _encode(stored), secret, now, now),
+            )
+            if cursor.rowcount == 0:
+                raise Conflict(f"A provider named {provider.name!r} already exists.", param="name")
+        await self._changed()
+        return await self.get_provider(provider.name)
+
+    async def update_provider(self, name: str, data: Any) -> dict[str, Any]:
+        record = await self._provider(name)
+        self._refuse_config(record.source, "provider", name)
+        if not isinstance(data, dict):
+            raise InvalidRequest("The request body must be a JSON object.")
+        if "name" in data and data["name"] != name:
+            raise InvalidRequest("A provider cannot be renamed.", param="name")
+        merged = {**provider_to_dict(record.settings), **data, "name": name}
+        merged.pop("api_key", None)
+        if "api_key" in data:
+            merged["api_key"] = data["api_key"]
+        provider = self._validate_provider(merged)
+        stored = msgspec.structs.replace(provider, api_key=None)
+        async with self.store.transaction() as db:
+            if "api_key" in data:
+                await db.execute(
+                    "UPDATE providers SET secret = ? WHERE name = ?", (self._seal(provider), name)
+                )
+            await db.execute(
+                "UPDATE providers SET type = ?, settings = ?, updated_at = ? WHERE name = ?",
+                (provider.type, _encode(stored), time.time(), name),
+            )
+        await self._changed()
+        return await self.get_provider(name)
+
+    async def delete_provider(self, name: str) -> dict[str, Any]:
+        record = await self._provider(name)
+        self._refuse_config(record.source, "provider", name)
+        snapshot = await self.store.snapshot()
+        users = sorted(m.name for m in snapshot.models.values() if m.provider == name)
+        if users:
+            raise Conflict(
+                f"Provider {name!r} still serves models: {', '.join(users)}; "
+                "delete or move them first.",
+                param="name",
+            )
+        async with self.store.transaction() as db:
+            await db.execute("DELETE FROM providers WHERE name = ?", (name,))
+        await self._changed()
+        return {"id": name, "object": "provider", "deleted": True}
+
+    @staticmethod
+    def _refuse_config(source: str, kind: str, name: str) -> None:
+        if source == "config":
+            raise Conflict(
+                f"The {kind} {name!r} is declared in the config file; change it "
+                "there (the admin API may only override its price).",
+                code="managed_by_config",
+            )
+
+    async def test_provider(self, name: str, model: str | None = None) -> dict[str, Any]:
+        await self._provider(name)
+        return await probe_provider(self.gateway, name, model)
+
+    # --- models --------------------------------------------------------------------------------
+
+    def model_view(self, record: ModelRecord, override: Price | None) -> dict[str, Any]:
+        data: dict[str, Any] = msgspec.to_builtins(record.settings)
+        data["upstream_model"] = record.upstream_model
+        price = self.gateway.price_of(record.name)
+        data.update(
+            object="model",
+            source=record.source,
+            price=msgspec.to_builtins(price) if price is not None else None,
+            price_overridden=override is not None,
+            created_at=record.created_at,
+            updated_at=record.updated_at,
+        )
+        return data
+
+    async def list_models(self, limit: int = 100, after: str | None = None) -> Page:
+        snapshot = await self.store.snapshot()
+        return self._page(
+            [self.model_view(r, snapshot.prices.get(r.name)) for r in snapshot.models.values()],
+            limit,
+            after,
+        )
+
+    async def _model(self, name: str) -> tuple[ModelRecord, Price | None]:
+        snapshot = await self.store.snapshot()
+        record = snapshot.models.get(name)
+        if record is None:
+            raise NotFound(f"No model named {name!r}.", param="name", code="model_not_found")
+        return record, snapshot.prices.get(name)
+
+    async def get_model(self, name: str) -> dict[str, Any]:
+        return self.model_view(*await self._model(name))
+
+    async def _validate_model(self, data: Any) -> ModelSettings:
+        model: ModelSettings = convert(data, ModelSettings)
+        if not model.name:
+            raise InvalidRequest("name: must not be empty", param="name")
+        if model.provider not in (await self.store.snapshot()).providers:
+            raise InvalidRequest(
+                f"provider: no provider named {model.provider!r}", param="provider"
+            )
+        return model
+
+    async def create_model(self, data: Any) -> dict[str, Any]:
+        model = await self._validate_model(data)
+        now = time.time()
+        async with self.store.transaction() as db:
+            cursor = await db.execute(
+                """INSERT INTO models (name, provider, upstream_model, settings, source,
+                                       created_at, updated_at)
+                   VALUES (?, ?, ?, ?, 'api', ?, ?) ON CONFLICT (name) DO NOTHING""",
+                (model.name, model.provider, model.upstream, _encode(model), now, now),
+            )
+            if cursor.rowcount == 0:
+                raise Conflict(f"A model named {model.name!r} already exists.", param="name")
+        await self._changed()
+        return await self.get_model(model.name)
+
+    async def update_model(self, name: str, data: Any) -> dict[str, Any]:
+        record, _ = await self._model(name)
+        if not isinstance(data, dict):
+            raise InvalidRequest("The request body must be a JSON object.")
+        if "name" in data and data["name"] != name:
+            raise InvalidRequest("A model cannot be renamed.", param="name")
+        if record.source == "config":
+            if set(data) - {"price"}:
+                self._refuse_config(record.source, "model", name)
+            await self._set_price(name, data.get("price"))
+            return await self.get_model(name)
+        merged = {**msgspec.to_builtins(record.settings), **data, "name": name}
+        model = await self._validate_model(merged)
+        async with self.store.transaction() as db:
+            await db.execute(
+                """UPDATE models SET provider = ?, upstream_model = ?, settings = ?,
+                                     updated_at = ? WHERE name = ?""",
+                (model.provider, model.upstream, _encode(model), time.time(), name),
+            )
+            await db.execute("DELETE FROM prices WHERE model = ?", (name,))
+        await self._changed()
+        return await self.get_model(name)
+
+    async def _set_price(self, name: str, data: Any) -> None:
+        """Override a model's price (``None`` removes the override)."""
+        async with self.store.transaction() as db:
+            if data is None:
+                await db.execute("DELETE FROM prices WHERE model = ?", (name,))
+            else:
+                price: Price = convert(data, Price)
+                await db.execute(
+                    """INSERT OR REPLACE INTO prices (model, input, output, cached_input,
+                                                      updated_at) VALUES (?, ?, ?, ?, ?)""",
+                    (name, price.input, price.output, price.cached_input, time.time()),
+                )
+        await self._changed()
+
+    async def delete_model(self, name: str) -> dict[str, Any]:
+        record, _ = await self._model(name)
+        self._refuse_config(record.source, "model", name)
+        async with self.store.transaction() as db:
+            await db.execute("DELETE FROM models WHERE name = ?", (name,))
+            await db.execute("DELETE FROM prices WHERE model = ?", (name,))
+        await self._changed()
+        return {"id": name, "object": "model", "deleted": True}
+
+    # --- keys and usage ------------------------------------------------------------------------
+
+    async def create_key(self, data: Any) -> KeyView:
+        view = await key_ops.create(self.store, convert(data, KeyCreate))
+        await self._changed()
+        return view
+
+    async def list_keys(self, limit: int = 100, after: str | None = None) -> Page:
+        await self.gateway.flush_usage()  # spend as recorded, this worker's included
+        return await key_ops.list_(self.store, check_limit(limit), after)
+
+    async def get_key(self, key_id: str) -> KeyView:
+        await self.gateway.flush_usage()
+        return await key_ops.get(self.store, key_id)
+
+    async def update_key(self, key_id: str, data: Any) -> KeyView:
+        view = await key_ops.update(self.store, key_id, convert(data, KeyUpdate))
+        await self._changed()
+        return view
+
+    async def revoke_key(self, key_id: str) -> KeyView:
+        view = await key_ops.revoke(self.store, key_id)
+        await self._changed()
+        return view
+
+    async def usage(self, **query: Any) -> UsageReport:
+        await self.gateway.flush_usage()
+        return await usage_ops.report(self.store, **query)

@@ -1,0 +1,15 @@
+"""plugbay-gemini: the ``gemini`` (Google AI Studio) and ``vertex`` (Vertex AI) adapter types."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from plugbay import hookimpl
+from plugbay_gemini.provider import GeminiOptions, GeminiProvider, VertexOptions, VertexProvider
+
+
+@hookimpl
+def plugbay_register_adapters(register: Callable[..., Any]) -> None:
+    register("gemini", GeminiProvider, options=GeminiOptions)
+    register("vertex", VertexProvider, options=VertexOptions)

@@ -1,0 +1,97 @@
+"""Virtual keys, checked from memory on every request; the registry is read in the background.
+
+Each worker keeps every key by its hash. When the registry changes (this worker's admin API,
+or a commit from any other process, seen within 0.25 s), only the keys whose ``changed_at``
+moved are read again: edits, revocations and spend are live in every worker within a second.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from plugbay import AuthenticationError, Principal, RateLimited
+from plugbay.auth import hash_key
+
+if TYPE_CHECKING:
+    from plugbay.gateway import Gateway
+
+KEY_PREFIX = "pb-"
+_SKEW = 5.0
+"""Seconds of overlap when reading changed keys, for writers whose clocks disagree a little."""
+
+
+class _Key:
+    __slots__ = ("enabled", "expires_at", "principal", "revoked")
+
+    def __init__(self, row: Any) -> None:
+        models = row["models"]
+        self.principal = Principal(
+            key_id=row["id"],
+            name=row["name"],
+            models=None if models is None else tuple(msgspec.json.decode(models)),
+            scopes=frozenset(msgspec.json.decode(row["scopes"])),
+            rpm=row["rpm"],
+            tpm=row["tpm"],
+            max_parallel=row["max_parallel"],
+            max_budget=row["max_budget"],
+            spend=row["spend"],
+            metadata=msgspec.json.decode(row["metadata"]),
+        )
+        self.enabled = bool(row["enabled"])
+        self.revoked = row["revoked_at"] is not None
+        self.expires_at: float | None = row["expires_at"]
+
+
+class KeyAuthenticator:
+    """The :class:`plugbay.Authenticator` for ``pb-`` keys."""
+
+    def __init__(self) -> None:
+        self._keys: dict[str, _Key] = {}
+        self._seen = 0.0
+
+    async def start(self, gateway: Gateway) -> None:
+        await self._load(gateway, since=None)
+
+    async def registry_changed(self, gateway: Gateway) -> None:
+        await self._load(gateway, since=self._seen - _SKEW)
+
+    async def _load(self, gateway: Gateway, since: float | None) -> None:
+        db = gateway.store.db
+        sql = "SELECT * FROM keys"
+        params: tuple[Any, ...] = ()
+        if since is not None:
+            sql += " WHERE changed_at >= ?"
+            params = (since,)
+        async with db.execute(sql, params) as cursor:
+            rows = list(await cursor.fetchall())
+        keys = self._keys if since is not None else {}
+        for row in rows:
+            keys[row["hash"]] = _Key(row)
+            self._seen = max(self._seen, row["changed_at"])
+        self._keys = keys
+
+    async def authenticate(self, token: str | None, headers: Mapping[str, str]) -> Principal | None:
+        if token is None or not token.startswith(KEY_PREFIX):
+            return None
+        key = self._keys.get(hash_key(token))
+        if key is None:
+            return None  # unknown: the chain answers 401
+        if key.revoked:
+            raise AuthenticationError("This API key has been revoked.", code="key_revoked")
+        if not key.enabled:
+            raise AuthenticationError("This API key is disabled.", code="key_disabled")
+        if key.expires_at is not None and key.expires_at <= time.time():
+            raise AuthenticationError("This API key has expired.", code="key_expired")
+        principal = key.principal
+        budget = principal.max_budget
+        if budget is not None and principal.spend >= budget:
+            raise RateLimited(
+                f"This key has used its budget (${principal.spend:.4f} of ${budget:.2f}).",
+                code="budget_exceeded",
+                headers={"x-should-retry": "false"},
+            )
+        return principal

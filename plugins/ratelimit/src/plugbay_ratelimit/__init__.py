@@ -1,0 +1,18 @@
+"""plugbay-ratelimit: exact request, token and in-flight limits (see ``limiter.py``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from plugbay import hookimpl
+from plugbay.settings import Settings
+from plugbay_ratelimit.config import load_config
+from plugbay_ratelimit.limiter import SlidingWindowLimiter
+from plugbay_ratelimit.stores import open_store
+
+
+@hookimpl
+def plugbay_register_rate_limiters(register: Callable[[Any], None], settings: Settings) -> None:
+    config = load_config(settings.plugin_settings("ratelimit"), settings.source)
+    register(SlidingWindowLimiter(config, open_store(settings, config)))

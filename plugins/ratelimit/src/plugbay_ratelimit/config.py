@@ -1,0 +1,83 @@
+"""The ``[ratelimit]`` table of the config file.
+
+```toml
+[ratelimit]
+backend = "file"            # "file" (default), "memory", or a plugin's ("redis")
+default_max_tokens = 1024   # completion tokens assumed when a request sets no max_tokens
+
+[ratelimit.keys."*"]        # every key without limits of its own (admin API / key settings)
+rpm = 600
+tpm = 200000
+max_parallel = 20
+
+[ratelimit.keys.master]     # one key, by key id
+rpm = 60
+
+[ratelimit.models.gpt-4o]   # a model, all keys together; key_* apply to each key on it
+rpm = 5000
+tpm = 2000000
+key_rpm = 100
+key_tpm = 50000
+```
+
+A key's own limits (``Principal.rpm``, ``tpm``, ``max_parallel``, set through the admin
+API by the keys plugin) win over ``keys.<id>``, which wins over ``keys."*"``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from plugbay.settings import ConfigError
+
+__all__ = ["KeyLimits", "ModelLimits", "RateLimitConfig", "load_config"]
+
+
+class KeyLimits(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    rpm: int | None = None
+    """Requests per minute."""
+    tpm: int | None = None
+    """Tokens per minute (prompt and completion)."""
+    max_parallel: int | None = None
+    """Requests in flight at once."""
+
+
+class ModelLimits(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    rpm: int | None = None
+    """Requests per minute to this model, all keys together."""
+    tpm: int | None = None
+    """Tokens per minute to this model, all keys together."""
+    key_rpm: int | None = None
+    """Requests per minute to this model, for each key on its own."""
+    key_tpm: int | None = None
+    """Tokens per minute to this model, for each key on its own."""
+
+
+class RateLimitConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    backend: str = "file"
+    """``file`` (workers of one machine share a memory-mapped file), ``memory`` (this
+    process only) or a backend a plugin provides (``redis``: across machines)."""
+    path: str | None = None
+    """The ``file`` backend's state file; default: beside the registry database."""
+    slots: int = 16384
+    """Records in the ``memory``/``file`` table (one per key, model and key+model in use)."""
+    default_max_tokens: int = 1024
+    """Completion tokens the estimate assumes for a request without ``max_tokens``."""
+    keys: dict[str, KeyLimits] = msgspec.field(default_factory=dict)
+    """Limits by key id; ``"*"`` applies to every key without an entry."""
+    models: dict[str, ModelLimits] = msgspec.field(default_factory=dict)
+    """Limits by public model name; ``"*"`` applies to every model without an entry."""
+
+
+def load_config(table: dict[str, Any], source: str | None) -> RateLimitConfig:
+    try:
+        config = msgspec.convert(table, RateLimitConfig)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(str(exc), source=source, key="ratelimit") from None
+    if config.slots < 64:
+        raise ConfigError("must be at least 64", source=source, key="ratelimit.slots")
+    if config.default_max_tokens < 0:
+        raise ConfigError("must not be negative", source=source, key="ratelimit.default_max_tokens")
+    return config
