@@ -37,6 +37,26 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
+# What importing plugbay, a plugin's hookimpls or the pytest plugin must not load (issue 8): the
+# gateway's and CLI's dependencies, imported only when those run.
+HEAVY_MODULES = ("litestar", "aiohttp", "httpx", "cryptography", "click", "uvicorn", "aiosqlite")
+
+
+def modules_after(statement: str, python: str | Path = sys.executable) -> set[str]:
+    """``sys.modules`` after running ``statement`` in a fresh interpreter."""
+    code = f"import sys\n{statement}\nprint(*sys.modules, sep='\\n')"
+    result = subprocess.run(
+        [python, "-c", code], env=clean_env(), capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    return set(result.stdout.split())
+
+
+def heavy_modules(modules: set[str], heavy: tuple[str, ...] = HEAVY_MODULES) -> list[str]:
+    """The top-level packages of ``heavy`` that ``modules`` includes."""
+    return sorted({name.partition(".")[0] for name in modules} & set(heavy))
+
+
 def run_cli(
     *args: str,
     cwd: Path,

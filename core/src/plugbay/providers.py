@@ -6,11 +6,11 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from plugbay.errors import InvalidRequest
-from plugbay.http import UpstreamClient
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from plugbay.http import UpstreamClient
     from plugbay.settings import ProviderSettings
     from plugbay.types import (
         ChatRequest,
@@ -53,6 +53,9 @@ class ProviderContext:
         ``headers``, which adapters use for credentials.
         """
         if self._http is None:
+            # httpx and aiohttp load here, not when a plugin imports plugbay
+            from plugbay.http import UpstreamClient
+
             settings = self.settings
             base_url = settings.base_url or default_base_url
             if not base_url:

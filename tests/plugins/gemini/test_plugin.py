@@ -36,10 +36,11 @@ def test_registers_both_types() -> None:
 
 
 def test_import_is_light() -> None:
-    """google-auth (and the translation work) load only when a provider needs them."""
+    """google-auth, the HTTP clients (and the translation work) load only when needed."""
+    heavy = ("google", "requests", "httpx", "aiohttp", "litestar", "uvicorn", "cryptography")
     code = (
         "import sys, plugbay_gemini; "
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('google', 'requests')))"
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {heavy!r}))"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60

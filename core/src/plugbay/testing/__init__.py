@@ -6,14 +6,35 @@
 - :class:`GatewayServer`: a plugbay app served by uvicorn on 127.0.0.1 in a thread.
 - Fixtures (see :mod:`plugbay.testing.pytest_plugin`): ``scripted_upstream``,
   ``make_gateway``, ``master_key``.
+
+pytest imports this package in every project that has plugbay installed (for the plugin), so
+the names below are imported on first use (PEP 562), not here.
 """
 
 from __future__ import annotations
 
-from plugbay.testing.gateway import GatewayServer, RunningGateway, build_settings
-from plugbay.testing.process import ServeProcess, free_port, install_plugin
-from plugbay.testing.recorder import EventRecorder
-from plugbay.testing.upstream import RecordedRequest, Reply, ScriptedUpstream
+from importlib import import_module
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from plugbay.testing.gateway import GatewayServer, RunningGateway, build_settings
+    from plugbay.testing.process import ServeProcess, free_port, install_plugin
+    from plugbay.testing.recorder import EventRecorder
+    from plugbay.testing.upstream import RecordedRequest, Reply, ScriptedUpstream
+
+# Where each name lives; keep in step with the TYPE_CHECKING imports above.
+_LAZY: dict[str, str] = {
+    "EventRecorder": "plugbay.testing.recorder",
+    "GatewayServer": "plugbay.testing.gateway",
+    "RecordedRequest": "plugbay.testing.upstream",
+    "Reply": "plugbay.testing.upstream",
+    "RunningGateway": "plugbay.testing.gateway",
+    "ScriptedUpstream": "plugbay.testing.upstream",
+    "ServeProcess": "plugbay.testing.process",
+    "build_settings": "plugbay.testing.gateway",
+    "free_port": "plugbay.testing.process",
+    "install_plugin": "plugbay.testing.process",
+}
 
 __all__ = [
     "EventRecorder",
@@ -27,3 +48,16 @@ __all__ = [
     "free_port",
     "install_plugin",
 ]
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -3,31 +3,39 @@
 ``make_gateway(config, plugins=...)`` serves a gateway for real on 127.0.0.1 with its own
 SQLite file; ``scripted_upstream`` is a real HTTP server to put behind it. Pass ``plugins``
 to register exactly those (entry points are then not loaded).
+
+pytest imports this module in every run of every project that has plugbay installed, so the
+fixtures import the test kit (Litestar, uvicorn, aiohttp...) in their bodies, when first used.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from plugbay.testing.gateway import MASTER_KEY, RunningGateway, build_settings
-from plugbay.testing.upstream import ScriptedUpstream
+if TYPE_CHECKING:
+    from plugbay.testing.gateway import RunningGateway
+    from plugbay.testing.upstream import ScriptedUpstream
 
-MakeGateway = Callable[..., RunningGateway]
+MakeGateway = Callable[..., "RunningGateway"]
 
 
 @pytest.fixture
 def master_key() -> str:
     """The master key gateways from ``make_gateway`` accept."""
+    from plugbay.testing.gateway import MASTER_KEY
+
     return MASTER_KEY
 
 
 @pytest.fixture
 def scripted_upstream() -> Iterator[ScriptedUpstream]:
     """A real HTTP server on 127.0.0.1; unscripted, it answers like OpenAI's API."""
+    from plugbay.testing.upstream import ScriptedUpstream
+
     with ScriptedUpstream() as upstream:
         yield upstream
 
@@ -35,6 +43,8 @@ def scripted_upstream() -> Iterator[ScriptedUpstream]:
 @pytest.fixture
 def make_gateway(tmp_path: Path) -> Iterator[MakeGateway]:
     """Start gateways: ``make_gateway(config_dict, plugins=None, master_key=...)``."""
+    from plugbay.testing.gateway import MASTER_KEY, RunningGateway, build_settings
+
     started: list[RunningGateway] = []
 
     def make(
