@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import click
-import httpx
 
 Options = Callable[[Callable[..., Any]], Callable[..., Any]]
 
@@ -43,6 +42,8 @@ def connection_options(function: Callable[..., Any]) -> Callable[..., Any]:
 @contextlib.contextmanager
 def admin_client(url: str | None, key: str | None, config: str | None) -> Iterator[Any]:
     if url:
+        import httpx  # only here: every CLI start builds these commands
+
         headers = {"authorization": f"Bearer {key}"} if key else {}
         with httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=60) as client:
             yield client
@@ -61,6 +62,8 @@ def admin_client(url: str | None, key: str | None, config: str | None) -> Iterat
 
 
 def call(ctx: click.Context, method: str, path: str, **kwargs: Any) -> Any:
+    import httpx
+
     params = ctx.obj
     with admin_client(params["url"], params["key"], params["config"]) as client:
         try:
