@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-SERVE_TIMEOUT = 30.0
+SERVE_TIMEOUT = 90.0  # a start with a busy machine, cold caches and 2 workers
 
 
 def free_port() -> int:

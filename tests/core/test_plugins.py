@@ -66,7 +66,10 @@ def test_entry_points_are_discovered_with_distribution_and_hooks(site):
     assert hello.hooks == ["plugbay_register_adapters", "plugbay_register_commands"]
     assert (infos["second"].distribution, infos["second"].version) == ("plugbay-second", "0.9")
     assert infos["master_key"].builtin
-    assert infos["master_key"].hooks == ["plugbay_register_authenticators"]
+    assert infos["master_key"].hooks == [
+        "plugbay_register_authenticators",
+        "plugbay_register_routes",
+    ]
 
 
 def test_allow_list_from_the_environment(site):
@@ -172,6 +175,7 @@ def test_plugbay_plugins_lists_every_plugin(site, tmp_path):
         "second  (plugbay-second 0.9)",
         "master_key  (built-in)",
         "    plugbay_register_authenticators",
+        "    plugbay_register_routes",
     ]
     result = run_cli("plugins", "--json", cwd=tmp_path, env=env)
     listed = json.loads(result.stdout)

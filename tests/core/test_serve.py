@@ -53,7 +53,8 @@ def test_first_start_creates_a_master_key_once(tmp_path):
         assert match, served.stdout
         key = match[1]
         assert f"Authorization: Bearer {key}" in served.stdout
-        assert f"curl http://127.0.0.1:{served.port}/v1/chat/completions" in served.stdout
+        # core alone serves no model: the curl line lists the models
+        assert f"curl http://127.0.0.1:{served.port}/v1/models" in served.stdout
         assert_key_works_everywhere(served.url, key)
         db = tmp_path / "plugbay.db"
         assert db.exists()

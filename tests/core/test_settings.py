@@ -120,6 +120,13 @@ def test_environment_overrides(tmp_path):
     ("text", "message"),
     [
         ('[server]\nport = "eighty"\n', "server.port: Expected `int`, got `str`"),
+        ('[server]\nport = "4000"\n', "server.port: Expected `int`, got `str`"),
+        ("[server]\nworkers = 2.0\n", "server.workers: Expected `int`, got `float`"),
+        ('[auth]\ndisabled = "true"\n', "auth.disabled: Expected `bool`, got `str`"),
+        (
+            '[[providers]]\nname = "p"\ntype = "t"\ntimeout = "5"\n',
+            "providers[0].timeout: Expected `float`, got `str`",
+        ),
         ("[server]\nprot = 1\n", "server.prot: Object contains unknown field `prot`"),
         ("[server]\nworkers = 0\n", "server.workers: must be at least 1"),
         ("[server]\nmax_body_size = 0\n", "server.max_body_size: must be positive"),
@@ -191,11 +198,27 @@ def test_the_cli_reports_a_bad_config_without_a_traceback(tmp_path, text, expect
 
 def test_environment_variables_fill_number_fields(tmp_path):
     path = tmp_path / "plugbay.toml"
-    path.write_text('[server]\nport = "${PORT}"\nworkers = "${WORKERS:-2}"\n')
-    settings = load_settings(path, env={"PORT": "4100"})
+    path.write_text(
+        '[server]\nport = "${PORT}"\nworkers = "${WORKERS:-2}"\n'
+        '[auth]\ndisabled = "${OPEN:-false}"\n'
+        '[[providers]]\nname = "p"\ntype = "t"\ntimeout = "${T}"\napi_key = "${K}"\n'
+        'region = "${K}"\n[house]\nlimit = "${PORT}"\n'
+    )
+    settings = load_settings(path, env={"PORT": "4100", "T": "2.5", "K": "1234"})
     assert (settings.server.port, settings.server.workers) == (4100, 2)
+    assert settings.auth.disabled is False
+    provider = settings.providers[0]
+    assert (provider.timeout, provider.api_key, provider.options) == (
+        2.5,
+        "1234",
+        {"region": "1234"},
+    )
+    assert settings.extra == {"house": {"limit": "4100"}}
+    # filled values are plain strings: they encode, as the registry stores them
+    for value in (provider.api_key, provider.options["region"], settings.extra["house"]["limit"]):
+        assert type(value) is str
     with pytest.raises(ConfigError, match=r"server\.port: Expected `int`, got `str`"):
-        load_settings(path, env={"PORT": "four thousand"})
+        load_settings(path, env={"PORT": "four thousand", "T": "1", "K": "x"})
 
 
 def test_a_table_no_plugin_reads_is_reported(make_gateway, caplog):

@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import click
-import httpx
 
 Options = Callable[[Callable[..., Any]], Callable[..., Any]]
 
@@ -43,6 +42,8 @@ def connection_options(function: Callable[..., Any]) -> Callable[..., Any]:
 @contextlib.contextmanager
 def admin_client(url: str | None, key: str | None, config: str | None) -> Iterator[Any]:
     if url:
+        import httpx  # only here: every CLI start builds these commands
+
         headers = {"authorization": f"Bearer {key}"} if key else {}
         with httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=60) as client:
             yield client
@@ -52,13 +53,17 @@ def admin_client(url: str | None, key: str | None, config: str | None) -> Iterat
     from plugbay.app import create_app
     from plugbay.cli import _load
 
-    settings = _load(config)
+    # Only the registry is needed: `${VAR}`s of [auth] and the providers need not be set,
+    # and the config is not imported (that is `serve`'s job).
+    settings = _load(config, registry_only=True)
     settings.auth.disabled = True  # in-process: nobody else can reach this app
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings, import_config=False)) as client:
         yield client
 
 
 def call(ctx: click.Context, method: str, path: str, **kwargs: Any) -> Any:
+    import httpx
+
     params = ctx.obj
     with admin_client(params["url"], params["key"], params["config"]) as client:
         try:
@@ -186,6 +191,20 @@ def keys_create(ctx: click.Context, /, name: str, **values: Any) -> None:
         return
     click.echo(
         f"Created {data['id']} ({data['name']}). The key, shown only now:\n\n    {data['key']}\n"
+    )
+
+
+@keys.command("rotate-master")
+@click.pass_context
+def keys_rotate_master(ctx: click.Context) -> None:
+    """Make a new master key (printed once) and revoke the current one."""
+    data = call(ctx, "POST", "/admin/master-key/rotate")
+    if ctx.obj["json"]:
+        show(data, True)
+        return
+    click.echo(
+        "A new master key, shown only now (the previous one no longer works):\n\n"
+        f"    {data['key']}\n"
     )
 
 

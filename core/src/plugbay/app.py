@@ -96,6 +96,7 @@ def create_app(
     plugins: Sequence[object] | None = None,
     *,
     manager: PluginManager | None = None,
+    import_config: bool = True,
 ) -> Litestar:
     """Build the gateway app.
 
@@ -103,10 +104,12 @@ def create_app(
     :param plugins: plugin modules or objects to register instead of the installed entry
         points (the built-in plugins are always registered unless disabled by name).
     :param manager: a plugin manager already built from ``settings`` (the CLI's).
+    :param import_config: import the config's providers and models into the registry at
+        start-up; the CLI's registry commands serve the registry as it is.
     """
     settings = settings or Settings()
     manager = manager or PluginManager.build(settings.plugins, plugins)
-    gateway = Gateway(settings, manager)
+    gateway = Gateway(settings, manager, import_config=import_config)
     handlers: list[Any] = [
         *openai_routes(gateway),
         *health_routes(gateway),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shlex
 import sys
 import traceback
 from typing import Any
@@ -21,9 +22,9 @@ def _fail(message: str, code: int = 2) -> None:
     sys.exit(code)
 
 
-def _load(config: str | None) -> Settings:
+def _load(config: str | None, *, registry_only: bool = False) -> Settings:
     try:
-        return load_settings(config)
+        return load_settings(config, registry_only=registry_only)
     except ConfigError as exc:
         _fail(str(exc))
         raise  # unreachable
@@ -82,12 +83,16 @@ def serve(
         "log_level": log_level,
     }
     settings = _server.settings_with(_load(config), overrides)
-    logging.basicConfig(
-        level=settings.server.log_level.upper(), format="%(levelname)s:     %(name)s: %(message)s"
-    )
+    _server.configure_logging(settings)
     manager = _plugins(settings)
     try:
-        created = _server.prepare_sync(settings, manager)
+        _server.check_config(settings, manager)
+        sock = _server.bind(settings)  # before the master key: a start that cannot serve...
+        try:
+            prepared = _server.prepare_sync(settings, manager)  # ...creates none
+        except BaseException:
+            sock.close()
+            raise
     except ConfigError as exc:
         _fail(str(exc))
         return
@@ -99,17 +104,32 @@ def serve(
             server.host,
             server.port,
         )
-    if created is not None:
-        url = f"http://{server.host}:{server.port}"
-        click.echo(
-            "\nCreated a master key; this is the only time it is shown, so keep it now:\n\n"
-            f"    {created}\n\n"
-            "Try it:\n\n"
-            f"    curl {url}/v1/chat/completions -H 'Authorization: Bearer {created}' \\\n"
+    if prepared.created_key is not None:
+        click.echo(_first_start_message(settings, prepared.created_key, prepared.model))
+    _server.run(settings, config, overrides, manager, sock)
+
+
+def _first_start_message(settings: Settings, key: str, model: str | None) -> str:
+    host = settings.server.host
+    host = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(host, f"[{host}]" if ":" in host else host)
+    url = f"http://{host}:{settings.server.port}"
+    if model is None:  # nothing to chat with yet: list the models
+        try_it = f"    curl {url}/v1/models -H 'Authorization: Bearer {key}'\n"
+    else:
+        body = msgspec.json.encode(
+            {"model": model, "messages": [{"role": "user", "content": "hi"}]}
+        ).decode()
+        try_it = (
+            f"    curl {url}/v1/chat/completions -H 'Authorization: Bearer {key}' \\\n"
             "      -H 'Content-Type: application/json' \\\n"
-            """      -d '{"model": "echo", "messages": [{"role": "user", "content": "hi"}]}'\n"""
+            f"      -d {shlex.quote(body)}\n"
         )
-    _server.run(settings, config, overrides, manager)
+    return (
+        "\nCreated a master key; this is the only time it is shown, so keep it now\n"
+        "(`plugbay keys rotate-master` makes a new one and revokes this one):\n\n"
+        f"    {key}\n\n"
+        f"Try it:\n\n{try_it}"
+    )
 
 
 @cli.command("plugins")
@@ -117,7 +137,7 @@ def serve(
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_plugins(config: str | None, as_json: bool) -> None:
     """List loaded plugins: distribution, version and the hooks each implements."""
-    manager = _plugins(_load(config))
+    manager = _plugins(_load(config, registry_only=True))
     infos = manager.list_plugins()
     if as_json:
         click.echo(msgspec.json.format(msgspec.json.encode(infos)).decode())
@@ -144,7 +164,7 @@ def main() -> None:
     words = [arg for arg in sys.argv[1:] if not arg.startswith("-")]
     if not words or words[0] not in cli.commands:  # maybe a plugin's command: load plugins
         try:
-            settings = load_settings(None)
+            settings = load_settings(None, registry_only=True)
         except ConfigError:
             pass  # reported by the command that reads it
     if settings is not None:

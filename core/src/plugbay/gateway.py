@@ -65,8 +65,11 @@ class _LiveProvider:
 class Gateway:
     """Everything a worker serves from. Attributes read on the request path are plain values."""
 
-    def __init__(self, settings: Settings, plugins: PluginManager) -> None:
+    def __init__(
+        self, settings: Settings, plugins: PluginManager, *, import_config: bool = True
+    ) -> None:
         self.settings = settings
+        self.import_config = import_config
         self.plugins = plugins
         self.max_body_size = settings.server.max_body_size
         self.adapters: dict[str, AdapterType] = plugins.adapters(settings)
@@ -152,10 +155,12 @@ class Gateway:
 
     async def prepare_registry(self) -> None:
         """Open the registry, migrate it and import the config (idempotent; any process)."""
-        self.check_config()  # before opening anything: a bad config leaves nothing to close
+        if self.import_config:
+            self.check_config()  # before opening anything: a bad config leaves nothing to close
         if self.store._db is None:
             await self.store.open()
-        await self.store.import_config(*self.config_entries())
+        if self.import_config:
+            await self.store.import_config(*self.config_entries())
 
     async def start(self) -> None:
         started = time.perf_counter()

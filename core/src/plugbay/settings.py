@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -139,11 +139,22 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 _CORE_TABLES = frozenset({"server", "auth", "plugins", "providers", "models"})
+_SERVING_TABLES = frozenset({"auth", "providers", "models"})
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
-def _expand(value: Any, key: str, env: Mapping[str, str], source: str) -> Any:
+class _Filled(str):
+    """A string that came from ``${VAR}``: it may fill a number or boolean field."""
+
+    __slots__ = ()
+
+
+def _expand(
+    value: Any, key: str, env: Mapping[str, str], source: str, skip: frozenset[str] = frozenset()
+) -> Any:
     if isinstance(value, str):
+        if _VAR.search(value) is None:
+            return value
 
         def substitute(match: re.Match[str]) -> str:
             name, default = match[1], match[2]
@@ -153,20 +164,83 @@ def _expand(value: Any, key: str, env: Mapping[str, str], source: str) -> Any:
                 return default
             raise ConfigError(f"environment variable {name} is not set", source=source, key=key)
 
-        return _VAR.sub(substitute, value)
+        return _Filled(_VAR.sub(substitute, value))
     if isinstance(value, dict):
-        return {k: _expand(v, f"{key}.{k}" if key else k, env, source) for k, v in value.items()}
+        return {
+            k: _expand(v, f"{key}.{k}" if key else k, env, source)
+            for k, v in value.items()
+            if not (not key and k in skip)
+        }
     if isinstance(value, list):
         return [_expand(v, f"{key}[{i}]", env, source) for i, v in enumerate(value)]
     return value
 
 
+def _filled_paths(value: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[str | int, ...]]:
+    if isinstance(value, _Filled):
+        yield path
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _filled_paths(v, (*path, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _filled_paths(v, (*path, i))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, _Filled):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _child(node: Any, part: str | int) -> Any:
+    if isinstance(node, dict):
+        return node.get(part)
+    if isinstance(node, list) and isinstance(part, int) and part < len(node):
+        return node[part]
+    return None
+
+
+def _convert(data: dict[str, Any]) -> Settings:
+    """Strict conversion, except that a ``${VAR}`` value may fill a typed field.
+
+    ``port = "4000"`` in the file is an error; ``port = "${PORT}"`` with ``PORT=4000`` is not.
+    A lax pass converts the substituted strings; their converted values are put back into
+    the document, which is then converted strictly.
+    """
+    paths = list(_filled_paths(data))
+    if paths:
+        lax = msgspec.to_builtins(msgspec.convert(data, Settings, strict=False), enc_hook=str)
+        for path in paths:
+            target: Any = data
+            converted: Any = lax
+            for part in path[:-1]:
+                target, converted = target[part], _child(converted, part)
+            last = path[-1]
+            value = _child(converted, last)
+            # a key the settings do not keep as it is: the plain string
+            target[last] = str(target[last]) if value is None else value
+    return msgspec.convert(data, Settings, strict=True)
+
+
 def parse_settings(
-    data: dict[str, Any], *, source: str, env: Mapping[str, str] | None = None
+    data: dict[str, Any],
+    *,
+    source: str,
+    env: Mapping[str, str] | None = None,
+    registry_only: bool = False,
 ) -> Settings:
-    """Validate a decoded config document (``source`` names it in errors)."""
+    """Validate a decoded config document (``source`` names it in errors).
+
+    ``registry_only`` leaves out what only serving needs (``[auth]``, ``[[providers]]``,
+    ``[[models]]``), so that a ``${VAR}`` there need not be set to work on the registry.
+    """
     env = os.environ if env is None else env
-    data = _expand(data, "", env, source)
+    data = _expand(data, "", env, source, _SERVING_TABLES if registry_only else frozenset())
     extra = {}
     for name in list(data):
         if name in _CORE_TABLES:
@@ -177,13 +251,12 @@ def parse_settings(
                 source=source,
                 key=name,
             )
-        extra[name] = data.pop(name)
+        extra[name] = _plain(data.pop(name))
     providers = data.get("providers")
     if isinstance(providers, list):
         data["providers"] = [split_options(entry) for entry in providers]
     try:
-        # Not strict: `port = "${PORT}"` is a string after substitution, and that is fine.
-        settings = msgspec.convert(data, Settings, strict=False)
+        settings = _convert(data)
     except msgspec.ValidationError as exc:
         key, message = describe(exc)
         raise ConfigError(message, source=source, key=key) from None
@@ -244,11 +317,17 @@ def _check_references(settings: Settings, source: str) -> None:
         raise ConfigError("must be positive", source=source, key="server.max_body_size")
 
 
-def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+def load_settings(
+    path: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    registry_only: bool = False,
+) -> Settings:
     """Load the config file at ``path``, or ``./plugbay.toml`` if present, or the defaults.
 
     Environment overrides: ``PLUGBAY_MASTER_KEY``, ``PLUGBAY_PLUGINS`` and
-    ``PLUGBAY_DISABLE_PLUGINS`` (comma-separated entry-point names).
+    ``PLUGBAY_DISABLE_PLUGINS`` (comma-separated entry-point names). ``registry_only``: see
+    :func:`parse_settings`.
     """
     env = os.environ if env is None else env
     if path is None and Path(DEFAULT_CONFIG).is_file():
@@ -265,7 +344,7 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"invalid TOML: {exc}", source=source) from None
-        settings = parse_settings(data, source=source, env=env)
+        settings = parse_settings(data, source=source, env=env, registry_only=registry_only)
     return apply_environment(settings, env)
 
 
