@@ -23,7 +23,7 @@ from plugbay.errors import ModelNotFound
 from plugbay.pricing import Price, default_price
 from plugbay.pricing import cost as _cost
 from plugbay.providers import ProviderContext
-from plugbay.registry import Snapshot, Store
+from plugbay.registry import RegistryBusy, Snapshot, Store
 from plugbay.settings import ConfigError, ModelSettings, ProviderSettings
 from plugbay.types import FinishedRequest
 from plugbay.usage import UsageRecorder
@@ -292,8 +292,15 @@ class Gateway:
         return self.prices.get(model)
 
     async def flush_usage(self) -> None:
-        """Write buffered usage records now (reports call this first)."""
-        await self.usage.flush()
+        """Write buffered usage records now (reports call this first).
+
+        A registry locked beyond its bound leaves them queued: the report is then a second
+        or so behind, rather than failing.
+        """
+        try:
+            await self.usage.flush()
+        except RegistryBusy as exc:
+            log.warning("usage records not written before a report: %s", exc.message)
 
     def _build_provider(self, record: ProviderRecord) -> _LiveProvider:
         if record.source == "config":

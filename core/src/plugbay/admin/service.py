@@ -16,6 +16,7 @@ from plugbay.auth import mask
 from plugbay.crypto import SecretKeyMissing
 from plugbay.errors import Conflict, InvalidRequest, NotFound
 from plugbay.pricing import Price
+from plugbay.registry import catalog
 from plugbay.settings import (
     ConfigError,
     ModelSettings,
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
 
 __all__ = ["AdminService"]
 
-_encode = msgspec.json.Encoder().encode
 MAX_PAGE = 1000
 
 
@@ -141,17 +141,8 @@ class AdminService:
     async def create_provider(self, data: Any) -> dict[str, Any]:
         provider = self._validate_provider(data)
         secret = self._seal(provider)
-        now = time.time()
-        stored = msgspec.structs.replace(provider, api_key=None)
-        async with self.store.transaction() as db:
-            cursor = await db.execute(
-                """INSERT INTO providers (name, type, settings, secret, source, created_at,
-                                          updated_at)
-                   VALUES (?, ?, ?, ?, 'api', ?, ?) ON CONFLICT (name) DO NOTHING""",
-                (provider.name, provider.type, _encode(stored), secret, now, now),
-            )
-            if cursor.rowcount == 0:
-                raise Conflict(f"A provider named {provider.name!r} already exists.", param="name")
+        if not await self.store.write(catalog.insert_provider, provider, secret, time.time()):
+            raise Conflict(f"A provider named {provider.name!r} already exists.", param="name")
         await self._changed()
         return await self.get_provider(provider.name)
 
@@ -162,37 +153,31 @@ class AdminService:
             raise InvalidRequest("The request body must be a JSON object.")
         if "name" in data and data["name"] != name:
             raise InvalidRequest("A provider cannot be renamed.", param="name")
+        rekeying = "api_key" in data
         merged = {**provider_to_dict(record.settings), **data, "name": name}
         merged.pop("api_key", None)
-        if "api_key" in data:
+        if rekeying:
             merged["api_key"] = data["api_key"]
         provider = self._validate_provider(merged)
-        stored = msgspec.structs.replace(provider, api_key=None)
-        async with self.store.transaction() as db:
-            if "api_key" in data:
-                await db.execute(
-                    "UPDATE providers SET secret = ? WHERE name = ?", (self._seal(provider), name)
-                )
-            await db.execute(
-                "UPDATE providers SET type = ?, settings = ?, updated_at = ? WHERE name = ?",
-                (provider.type, _encode(stored), time.time(), name),
-            )
+        secret = self._seal(provider) if rekeying else None
+        updated = await self.store.write(
+            catalog.update_provider, provider, time.time(), secret=secret, replace_secret=rekeying
+        )
+        if not updated:
+            raise NotFound(f"No provider named {name!r}.", param="name")
         await self._changed()
         return await self.get_provider(name)
 
     async def delete_provider(self, name: str) -> dict[str, Any]:
         record = await self._provider(name)
         self._refuse_config(record.source, "provider", name)
-        snapshot = await self.store.snapshot()
-        users = sorted(m.name for m in snapshot.models.values() if m.provider == name)
+        users = await self.store.write(catalog.delete_provider, name)
         if users:
             raise Conflict(
                 f"Provider {name!r} still serves models: {', '.join(users)}; "
                 "delete or move them first.",
                 param="name",
             )
-        async with self.store.transaction() as db:
-            await db.execute("DELETE FROM providers WHERE name = ?", (name,))
         await self._changed()
         return {"id": name, "object": "provider", "deleted": True}
 
@@ -255,16 +240,8 @@ class AdminService:
 
     async def create_model(self, data: Any) -> dict[str, Any]:
         model = await self._validate_model(data)
-        now = time.time()
-        async with self.store.transaction() as db:
-            cursor = await db.execute(
-                """INSERT INTO models (name, provider, upstream_model, settings, source,
-                                       created_at, updated_at)
-                   VALUES (?, ?, ?, ?, 'api', ?, ?) ON CONFLICT (name) DO NOTHING""",
-                (model.name, model.provider, model.upstream, _encode(model), now, now),
-            )
-            if cursor.rowcount == 0:
-                raise Conflict(f"A model named {model.name!r} already exists.", param="name")
+        if not await self.store.write(catalog.insert_model, model, time.time()):
+            raise Conflict(f"A model named {model.name!r} already exists.", param="name")
         await self._changed()
         return await self.get_model(model.name)
 
@@ -281,36 +258,20 @@ class AdminService:
             return await self.get_model(name)
         merged = {**msgspec.to_builtins(record.settings), **data, "name": name}
         model = await self._validate_model(merged)
-        async with self.store.transaction() as db:
-            await db.execute(
-                """UPDATE models SET provider = ?, upstream_model = ?, settings = ?,
-                                     updated_at = ? WHERE name = ?""",
-                (model.provider, model.upstream, _encode(model), time.time(), name),
-            )
-            await db.execute("DELETE FROM prices WHERE model = ?", (name,))
+        await self.store.write(catalog.update_model, model, time.time())
         await self._changed()
         return await self.get_model(name)
 
     async def _set_price(self, name: str, data: Any) -> None:
         """Override a model's price (``None`` removes the override)."""
-        async with self.store.transaction() as db:
-            if data is None:
-                await db.execute("DELETE FROM prices WHERE model = ?", (name,))
-            else:
-                price: Price = convert(data, Price)
-                await db.execute(
-                    """INSERT OR REPLACE INTO prices (model, input, output, cached_input,
-                                                      updated_at) VALUES (?, ?, ?, ?, ?)""",
-                    (name, price.input, price.output, price.cached_input, time.time()),
-                )
+        price: Price | None = None if data is None else convert(data, Price)
+        await self.store.write(catalog.set_price, name, price, time.time())
         await self._changed()
 
     async def delete_model(self, name: str) -> dict[str, Any]:
         record, _ = await self._model(name)
         self._refuse_config(record.source, "model", name)
-        async with self.store.transaction() as db:
-            await db.execute("DELETE FROM models WHERE name = ?", (name,))
-            await db.execute("DELETE FROM prices WHERE model = ?", (name,))
+        await self.store.write(catalog.delete_model, name)
         await self._changed()
         return {"id": name, "object": "model", "deleted": True}
 
