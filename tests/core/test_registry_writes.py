@@ -1,10 +1,13 @@
-"""Registry writes under another writer's lock."""
+"""Registry writes under another writer's lock; the files' modes; what the debug log shows."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sqlite3
+import stat
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +17,7 @@ import httpx
 import msgspec
 import pytest
 
+from plugbay.auth import hash_key
 from plugbay.registry import RegistryBusy, Store
 from tests.core.support import CANNED_CONFIG, canned
 
@@ -161,3 +165,76 @@ def test_usage_batches_wait_for_the_lock_and_are_never_lost(make_gateway, tmp_pa
     wait_for(lambda: count(path, "usage") == 5, "the usage batch to be written")
     gw.stop()
     assert count(path, "usage") == 5  # written once: nothing lost, nothing twice
+
+
+def test_registry_files_are_private(tmp_path):
+    path = tmp_path / "new" / "r.db"
+    previous = os.umask(0o022)
+    try:
+
+        async def main() -> None:
+            store = await Store(path).open()
+            try:
+                await store.write(set_meta, "k", "v")
+                for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+                    assert stat.S_IMODE(name.stat().st_mode) == 0o600, name
+            finally:
+                await store.close()
+
+        asyncio.run(main())
+    finally:
+        os.umask(previous)
+
+
+def test_a_registry_file_others_can_read_is_reported(tmp_path, caplog):
+    path = tmp_path / "r.db"
+    path.touch()
+    path.chmod(0o644)
+
+    async def main() -> None:
+        await (await Store(path).open()).close()
+
+    with caplog.at_level(logging.WARNING, logger="plugbay.registry"):
+        asyncio.run(main())
+    assert f"{path} is open to other users (mode 644)" in caplog.text
+
+
+def test_the_debug_log_shows_no_sql_values_and_no_polling(
+    make_gateway, tmp_path, caplog, monkeypatch
+):
+    monkeypatch.setenv("PLUGBAY_SECRET_KEY", "test-secret-key-for-the-log")
+    polls = 0
+    polled = threading.Event()
+    changed = Store.changed
+
+    async def counting(self: Store) -> bool:
+        nonlocal polls
+        polls += 1
+        if polls >= 8:
+            polled.set()
+        return await changed(self)
+
+    monkeypatch.setattr(Store, "changed", counting)
+    caplog.set_level(logging.DEBUG)
+    path = tmp_path / "gw.db"
+    gw = make_gateway(CANNED_CONFIG, plugins=[canned], database=path)
+    with admin(gw) as http:
+        key = http.post("/admin/keys", json={"name": "app"}).json()["key"]
+        answer = http.post(
+            "/admin/providers", json={"name": "up", "type": "canned", "api_key": SECRET}
+        )
+        assert answer.status_code == 201, answer.text
+    gw.openai().chat.completions.create(**CHAT)
+    polls = 0
+    assert polled.wait(DEADLINE), "the watcher did not poll"
+    gw.stop()
+    with sqlite3.connect(path) as db:
+        ciphertext = db.execute("SELECT secret FROM providers WHERE name = 'up'").fetchone()[0]
+    logged = "\n".join(f"{r.name} {r.getMessage()}" for r in caplog.records)
+    assert "schema version" in logged  # the capture does see DEBUG records
+    for needle in (hash_key(key), key, SECRET, ciphertext.hex(), repr(ciphertext)[2:40]):
+        assert needle not in logged
+    assert "data_version" not in logged
+    assert "INSERT" not in logged
+    assert "SELECT" not in logged
+    assert not [r for r in caplog.records if r.name.startswith("aiosqlite")]

@@ -10,6 +10,7 @@ process's one writer (:mod:`plugbay.registry.writer`).
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable
@@ -29,6 +30,18 @@ __all__ = ["ModelRecord", "ProviderRecord", "Snapshot", "Store"]
 
 log = logging.getLogger("plugbay.registry")
 
+
+class _NoStatements(logging.Filter):
+    """aiosqlite logs every call at DEBUG with its SQL and parameter values (key hashes,
+    encrypted secrets), four times a second while the watcher polls: keep INFO and above."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.INFO
+
+
+_aiosqlite_log = logging.getLogger("aiosqlite")
+if not any(isinstance(f, _NoStatements) for f in _aiosqlite_log.filters):
+    _aiosqlite_log.addFilter(_NoStatements())
 
 READ_BUSY_TIMEOUT_MS = 5000
 """Reads wait for a lock only while a crashed writer's WAL is recovered: rare, and brief."""
@@ -140,7 +153,7 @@ class Store:
 
     def _connect_writer(self) -> sqlite3.Connection:
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            _create_private(Path(self.path))
         database, uri = self._target()
         db = sqlite3.connect(
             database,
@@ -275,6 +288,24 @@ def _migrate_step(db: sqlite3.Connection, path: str, *, check_only: bool = False
     _execute_script(db, MIGRATIONS[version])
     db.execute(f"PRAGMA user_version = {version + 1}")
     return version + 1
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file 0600 (SQLite gives ``-wal`` and ``-shm`` the same mode)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        mode = path.stat().st_mode & 0o777
+        if mode & 0o077:
+            log.warning(
+                "%s is open to other users (mode %03o): it holds key hashes and encrypted "
+                "credentials; `chmod 600` it",
+                path,
+                mode,
+            )
+    else:
+        os.close(fd)
 
 
 def _execute_script(db: sqlite3.Connection, script: str) -> None:
