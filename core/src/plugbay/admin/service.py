@@ -14,7 +14,7 @@ from plugbay.admin.probe import probe_provider
 from plugbay.admin.shapes import KeyCreate, KeyUpdate, KeyView, Page, UsageReport
 from plugbay.auth import mask
 from plugbay.crypto import SecretKeyMissing
-from plugbay.errors import Conflict, InvalidRequest, NotFound
+from plugbay.errors import Conflict, InvalidRequest, NotFound, ServiceUnavailable
 from plugbay.pricing import Price
 from plugbay.registry import catalog
 from plugbay.settings import (
@@ -26,8 +26,9 @@ from plugbay.settings import (
 )
 
 if TYPE_CHECKING:
+    from plugbay._problems import ProviderProblem
     from plugbay.gateway import Gateway
-    from plugbay.registry import ModelRecord, ProviderRecord
+    from plugbay.registry import ModelRecord, ProviderRecord, Snapshot
 
 __all__ = ["AdminService"]
 
@@ -55,6 +56,12 @@ def page(items: list[Any], total: int, limit: int, last_id: str | None) -> Page:
     return Page(data=items, total=total, has_more=has_more, last_id=last_id if items else None)
 
 
+def _status(problem: ProviderProblem | None) -> str:
+    if problem is None:
+        return "ok"
+    return "undecryptable" if problem.undecryptable else "misconfigured"
+
+
 def check_limit(limit: int) -> int:
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidRequest(f"`limit` must be between 1 and {MAX_PAGE}.", param="limit")
@@ -75,20 +82,46 @@ class AdminService:
     # --- providers -----------------------------------------------------------------------------
 
     def provider_view(self, record: ProviderRecord) -> dict[str, Any]:
+        """The provider as the admin API shows it: ``status`` says whether it can serve.
+
+        ``ok``; ``undecryptable`` (its stored api key cannot be read with this process's
+        ``PLUGBAY_SECRET_KEY``: ``api_key`` is then null); or ``misconfigured``. ``problem``
+        holds the code and message when it is not ``ok``.
+        """
         settings = record.settings
         data = provider_to_dict(settings)
-        if record.source == "config":
-            key = self.gateway.config_api_key(record.name)
-        else:
-            key = self.gateway.provider_secret(record)
+        problem = self.gateway.provider_problem(record)
+        key = None
+        if problem is None or not problem.undecryptable:
+            if record.source == "config":
+                key = self.gateway.config_api_key(record.name)
+            else:
+                key = self.gateway.provider_secret(record)
         data["api_key"] = mask(key)
         data.update(
             object="provider",
             source=record.source,
+            status=_status(problem),
+            problem=None if problem is None else {"code": problem.code, "message": problem.message},
             created_at=record.created_at,
             updated_at=record.updated_at,
         )
         return data
+
+    def _usable(self, record: ProviderRecord, *, secret_only: bool = False) -> None:
+        """Refuse to act on a provider that cannot serve (``secret_only``: for its secret).
+
+        503 when ``PLUGBAY_SECRET_KEY`` is not set (only the operator can fix that); 409 when
+        it differs from the one the secret was stored with (a new ``api_key`` fixes it), or
+        the provider's settings are not valid (a PATCH fixes them).
+        """
+        problem = self.gateway.provider_problem(record)
+        if problem is None or (secret_only and not problem.undecryptable):
+            return
+        message = f"Provider {record.name!r} cannot be used: {problem.message}."
+        if problem.code == "secret_key_missing":
+            raise ServiceUnavailable(message, code=problem.code)
+        raise Conflict(message, code=problem.code)
 
     async def list_providers(self, limit: int = 100, after: str | None = None) -> Page:
         snapshot = await self.store.snapshot()
@@ -154,6 +187,8 @@ class AdminService:
         if "name" in data and data["name"] != name:
             raise InvalidRequest("A provider cannot be renamed.", param="name")
         rekeying = "api_key" in data
+        if not rekeying:  # a new api_key is the fix for one that cannot be decrypted
+            self._usable(record, secret_only=True)
         merged = {**provider_to_dict(record.settings), **data, "name": name}
         merged.pop("api_key", None)
         if rekeying:
@@ -191,20 +226,24 @@ class AdminService:
             )
 
     async def test_provider(self, name: str, model: str | None = None) -> dict[str, Any]:
-        await self._provider(name)
+        self._usable(await self._provider(name))
         return await probe_provider(self.gateway, name, model)
 
     # --- models --------------------------------------------------------------------------------
 
-    def model_view(self, record: ModelRecord, override: Price | None) -> dict[str, Any]:
+    def model_view(self, record: ModelRecord, snapshot: Snapshot) -> dict[str, Any]:
+        """The model as the admin API shows it; ``status`` is its provider's."""
         data: dict[str, Any] = msgspec.to_builtins(record.settings)
         data["upstream_model"] = record.upstream_model
         price = self.gateway.price_of(record.name)
+        provider = snapshot.providers.get(record.provider)
+        problem = None if provider is None else self.gateway.provider_problem(provider)
         data.update(
             object="model",
             source=record.source,
+            status=_status(problem),
             price=msgspec.to_builtins(price) if price is not None else None,
-            price_overridden=override is not None,
+            price_overridden=record.name in snapshot.prices,
             created_at=record.created_at,
             updated_at=record.updated_at,
         )
@@ -213,17 +252,15 @@ class AdminService:
     async def list_models(self, limit: int = 100, after: str | None = None) -> Page:
         snapshot = await self.store.snapshot()
         return self._page(
-            [self.model_view(r, snapshot.prices.get(r.name)) for r in snapshot.models.values()],
-            limit,
-            after,
+            [self.model_view(r, snapshot) for r in snapshot.models.values()], limit, after
         )
 
-    async def _model(self, name: str) -> tuple[ModelRecord, Price | None]:
+    async def _model(self, name: str) -> tuple[ModelRecord, Snapshot]:
         snapshot = await self.store.snapshot()
         record = snapshot.models.get(name)
         if record is None:
             raise NotFound(f"No model named {name!r}.", param="name", code="model_not_found")
-        return record, snapshot.prices.get(name)
+        return record, snapshot
 
     async def get_model(self, name: str) -> dict[str, Any]:
         return self.model_view(*await self._model(name))
