@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from plugbay.auth import mask
 
-__all__ = ["SECRET_KEY_ENV", "SecretBox", "SecretKeyMissing", "mask"]
+__all__ = ["SECRET_KEY_ENV", "SecretBox", "SecretKeyMissing", "SecretUnreadable", "mask"]
 
 SECRET_KEY_ENV = "PLUGBAY_SECRET_KEY"
 _VERSION = b"\x01"
@@ -25,6 +25,14 @@ _VERSION = b"\x01"
 
 class SecretKeyMissing(Exception):
     """No ``PLUGBAY_SECRET_KEY``: secrets can be neither stored nor read."""
+
+    code = "secret_key_missing"
+
+
+class SecretUnreadable(ValueError):
+    """A stored secret this ``PLUGBAY_SECRET_KEY`` cannot decrypt (another key, or damage)."""
+
+    code = "secret_key_mismatch"
 
 
 class SecretBox:
@@ -65,11 +73,12 @@ class SecretBox:
         return _VERSION + nonce + sealed
 
     def decrypt(self, blob: bytes, *, context: str) -> str:
+        aead = self._require()
         if not blob or blob[:1] != _VERSION:
-            raise ValueError("unknown secret format")
+            raise SecretUnreadable("cannot decrypt: unknown secret format")
         try:
-            return self._require().decrypt(blob[1:13], blob[13:], context.encode()).decode()
+            return aead.decrypt(blob[1:13], blob[13:], context.encode()).decode()
         except InvalidTag:
-            raise ValueError(
+            raise SecretUnreadable(
                 f"cannot decrypt: {SECRET_KEY_ENV} differs from the one it was stored with"
             ) from None

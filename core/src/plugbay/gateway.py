@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from plugbay._problems import ProviderProblem
 from plugbay._utils import await_me_maybe
 from plugbay._validation import describe
 from plugbay.auth import AuthChain
@@ -23,7 +24,7 @@ from plugbay.errors import ModelNotFound
 from plugbay.pricing import Price, default_price
 from plugbay.pricing import cost as _cost
 from plugbay.providers import ProviderContext
-from plugbay.registry import Snapshot, Store
+from plugbay.registry import RegistryBusy, Snapshot, Store
 from plugbay.settings import ConfigError, ModelSettings, ProviderSettings
 from plugbay.types import FinishedRequest
 from plugbay.usage import UsageRecorder
@@ -86,6 +87,10 @@ class Gateway:
         """Per-gateway state for plugins, by plugin name."""
         self.snapshot = Snapshot({}, {})
         self.ready = False
+        self.unavailable: dict[str, ProviderProblem] = {}
+        """Providers in the registry that cannot serve, by name (``/health/ready`` shows them)."""
+        self._blocked: dict[str, str] = {}
+        """Models whose provider is in :attr:`unavailable`: model -> provider."""
         self._live: dict[str, _LiveProvider] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._retiring: set[asyncio.Task[Any]] = set()
@@ -240,6 +245,7 @@ class Gateway:
     async def _reload(self) -> None:
         snapshot = await self.store.snapshot()
         live: dict[str, _LiveProvider] = {}
+        unavailable: dict[str, ProviderProblem] = {}
         for name, record in snapshot.providers.items():
             current = self._live.get(name)
             if current is not None and current.record == record:
@@ -248,15 +254,21 @@ class Gateway:
             try:
                 live[name] = self._build_provider(record)
             except (ConfigError, SecretKeyMissing, ValueError) as exc:
-                log.error("provider %r cannot be served: %s", name, exc)
+                unavailable[name] = ProviderProblem.of(exc, name)
         routes: dict[str, Route] = {}
         prices: dict[str, Price | None] = {}
+        blocked: dict[str, str] = {}
         for name, model in snapshot.models.items():
             provider = live.get(model.provider)
             if provider is None:
-                log.error(
-                    "model %r refers to provider %r, which is not available", name, model.provider
-                )
+                if model.provider in unavailable:
+                    blocked[name] = model.provider
+                else:
+                    log.error(
+                        "model %r refers to provider %r, which is not in the registry",
+                        name,
+                        model.provider,
+                    )
                 continue
             routes[name] = Route(name, model.provider, model.upstream_model, provider.provider)
             prices[name] = (
@@ -265,7 +277,9 @@ class Gateway:
                 or default_price(model.upstream_model)
             )
         retired = [p for name, p in self._live.items() if live.get(name) is not p]
+        self._report(unavailable, blocked)
         self.snapshot, self.routes, self._live, self.prices = snapshot, routes, live, prices
+        self.unavailable, self._blocked = unavailable, blocked
         self._loaded = True
         for provider in retired:  # let requests still using it finish first
             task = asyncio.create_task(
@@ -273,6 +287,33 @@ class Gateway:
             )
             self._retiring.add(task)
             task.add_done_callback(self._retiring.discard)
+
+    def _report(self, unavailable: dict[str, ProviderProblem], blocked: dict[str, str]) -> None:
+        """Log each provider that became unavailable (at start-up: every one), once."""
+        for name in sorted(set(self.unavailable) - set(unavailable)):
+            log.info("provider %r can serve again", name)
+        for name, problem in sorted(unavailable.items()):
+            if self.unavailable.get(name) == problem:
+                continue
+            models = sorted(m for m, p in blocked.items() if p == name)
+            log.error(
+                "provider %r cannot serve (%s): %s. Its models answer 503 meanwhile: %s",
+                name,
+                problem.code,
+                problem.message,
+                ", ".join(models) or "none",
+            )
+
+    def provider_problem(self, record: ProviderRecord) -> ProviderProblem | None:
+        """Why ``record`` cannot serve (its secret, its settings), or None if it can."""
+        try:
+            self._resolved_settings(record)
+        except (ConfigError, SecretKeyMissing, ValueError) as exc:
+            return ProviderProblem.of(exc, record.name)
+        return None
+
+    def unavailable_models(self, provider: str) -> list[str]:
+        return sorted(m for m, p in self._blocked.items() if p == provider)
 
     def config_api_key(self, name: str) -> str | None:
         """The api key the config file gives provider ``name`` (kept in memory only)."""
@@ -297,16 +338,27 @@ class Gateway:
         return self.prices.get(model)
 
     async def flush_usage(self) -> None:
-        """Write buffered usage records now (reports call this first)."""
-        await self.usage.flush()
+        """Write buffered usage records now (reports call this first).
 
-    def _build_provider(self, record: ProviderRecord) -> _LiveProvider:
+        A registry locked beyond its bound leaves them queued: the report is then a second
+        or so behind, rather than failing.
+        """
+        try:
+            await self.usage.flush()
+        except RegistryBusy as exc:
+            log.warning("usage records not written before a report: %s", exc.message)
+
+    def _resolved_settings(self, record: ProviderRecord) -> tuple[ProviderSettings, Any]:
+        """The settings with the api key filled in, and the adapter's options."""
         if record.source == "config":
             api_key = self.config_api_key(record.name)
         else:
             api_key = self.provider_secret(record)
         settings = msgspec.structs.replace(record.settings, api_key=api_key)
-        options = self.adapter_options(settings, f"provider {record.name!r}")
+        return settings, self.adapter_options(settings, f"provider {record.name!r}")
+
+    def _build_provider(self, record: ProviderRecord) -> _LiveProvider:
+        settings, options = self._resolved_settings(record)
         ctx = ProviderContext(settings, options, self.settings.server.http_transport)
         provider = self.adapters[record.type].factory(ctx)
         return _LiveProvider(record, provider, ctx)
@@ -324,6 +376,9 @@ class Gateway:
     def resolve(self, model: str) -> Route:
         route = self.routes.get(model)
         if route is None:
+            provider = self._blocked.get(model)
+            if provider is not None:  # in the registry, but its provider cannot serve
+                raise self.unavailable[provider].error(model, provider)
             raise ModelNotFound(model)
         return route
 

@@ -2,8 +2,10 @@
 
 Every finished request becomes one row. Rows wait in memory and are written every second, or
 as soon as :data:`BATCH` are waiting, in one transaction that also adds their cost to each
-key's spend (so budgets are enforced against what was recorded). A failed write keeps the
-rows for the next attempt; shutdown writes everything that is left.
+key's spend (so budgets are enforced against what was recorded). A failed write (the registry
+busy beyond its bound, see :mod:`plugbay.registry.writer`) keeps the rows for the next
+attempt, and a cancelled caller never cancels a write under way; shutdown writes everything
+that is left.
 """
 
 from __future__ import annotations
@@ -12,7 +14,11 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
+from functools import partial
 from typing import TYPE_CHECKING, Any
+
+from plugbay.registry import RegistryBusy
+from plugbay.registry import usage as usage_rows
 
 if TYPE_CHECKING:
     from plugbay.gateway import Gateway
@@ -27,11 +33,6 @@ INTERVAL = 1.0
 SOFT_LIMIT = 100_000
 """Rows waiting beyond this are still kept (never dropped), with a warning."""
 
-_INSERT = """INSERT INTO usage (ts, request_id, endpoint, key_id, model, provider, upstream_model,
-    prompt_tokens, completion_tokens, cached_tokens, usage_estimated, latency_ms, ttft_ms,
-    status, error_code, stream, cache_status, cost_usd)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
-
 
 class UsageRecorder:
     def __init__(self, gateway: Gateway) -> None:
@@ -40,10 +41,15 @@ class UsageRecorder:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        self._writing: set[asyncio.Task[None]] = set()
+        self._stopping = False
         self._warned = False
 
     def record(self, event: FinishedRequest, estimated: bool) -> None:
-        """Queue one finished request (sync and cheap: called on every request)."""
+        """Queue one finished request (sync and cheap: called on every request).
+
+        The row's values are in :data:`plugbay.registry.usage.COLUMNS` order.
+        """
         usage = event.usage
         self._rows.append(
             (
@@ -77,10 +83,11 @@ class UsageRecorder:
                 log.warning("%d usage records waiting: the database is not keeping up", pending)
 
     def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.create_task(self._run(), name="plugbay-usage-writer")
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await asyncio.wait_for(self._wake.wait(), INTERVAL)
             except TimeoutError:
@@ -88,6 +95,8 @@ class UsageRecorder:
             self._wake.clear()
             try:
                 await self.flush()
+            except RegistryBusy as exc:
+                log.warning("writing usage records: %s; will retry", exc.message)
             except Exception:
                 log.exception("writing usage records failed; will retry")
 
@@ -95,12 +104,16 @@ class UsageRecorder:
         async with self._lock:
             while self._rows:
                 rows, self._rows = self._rows[: BATCH * 4], self._rows[BATCH * 4 :]
-                try:
-                    await self._write(rows)
-                except BaseException:
-                    self._rows[:0] = rows  # keep them for the next attempt
-                    raise
+                write = asyncio.create_task(self._write(rows))
+                self._writing.add(write)
+                write.add_done_callback(partial(self._settle, rows))
+                await asyncio.shield(write)  # cancelled, the caller leaves the write going
             self._warned = False
+
+    def _settle(self, rows: list[tuple[Any, ...]], write: asyncio.Task[None]) -> None:
+        self._writing.discard(write)
+        if write.cancelled() or write.exception() is not None:
+            self._rows[:0] = rows  # keep them for the next attempt
 
     async def _write(self, rows: list[tuple[Any, ...]]) -> None:
         spend: defaultdict[str, float] = defaultdict(float)
@@ -108,24 +121,16 @@ class UsageRecorder:
             key_id, cost = row[3], row[-1]
             if key_id is not None and cost:
                 spend[key_id] += cost
-        store = self.gateway.store
-        async with store.transaction() as db:
-            await db.executemany(_INSERT, rows)
-            if spend:
-                now = time.time()
-                await db.executemany(
-                    "UPDATE keys SET spend = spend + ?, changed_at = ? WHERE id = ?",
-                    [(amount, now, key_id) for key_id, amount in spend.items()],
-                )
+        await self.gateway.store.write(usage_rows.record, rows, spend, time.time())
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+            self._stopping = True  # the loop ends after the write under way, if any
+            self._wake.set()
+            await self._task
             self._task = None
+        if self._writing:  # flushes whose callers were cancelled
+            await asyncio.wait(self._writing)
         for attempt in range(5):  # shutdown: every record must land
             try:
                 await self.flush()

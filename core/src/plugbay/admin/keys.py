@@ -13,16 +13,13 @@ from msgspec import UNSET
 from plugbay.admin.shapes import DEFAULT_SCOPES, SCOPES, KeyCreate, KeyUpdate, KeyView, Page
 from plugbay.auth import hash_key, new_key
 from plugbay.errors import InvalidRequest, NotFound
+from plugbay.registry import keys as rows
 
 if TYPE_CHECKING:
     from plugbay.registry import Store
 
 KEY_PREFIX = "pb-"
 _encode = msgspec.json.Encoder().encode
-_COLUMNS = (
-    "id, name, hint, models, scopes, rpm, tpm, max_parallel, max_budget, spend, expires_at, "
-    "enabled, revoked_at, metadata, created_at, updated_at"
-)
 
 
 def parse_time(value: float | str | None, param: str) -> float | None:
@@ -87,60 +84,45 @@ async def create(store: Store, spec: KeyCreate) -> KeyView:
     for field in ("name", "models", "scopes", "rpm", "tpm", "max_parallel", "max_budget"):
         _check(field, getattr(spec, field))
     raw = new_key(KEY_PREFIX)
-    key_id = "key_" + secrets.token_hex(8)
-    now = time.time()
     scopes = sorted(set(spec.scopes)) if spec.scopes is not None else DEFAULT_SCOPES
-    async with store.transaction() as db:
-        await db.execute(
-            f"""INSERT INTO keys ({_COLUMNS}, hash, changed_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, NULL, ?, ?, ?, ?, ?)""",
-            (
-                key_id,
-                spec.name,
-                f"{KEY_PREFIX}...{raw[-4:]}",
-                None if spec.models is None else _encode(spec.models),
-                _encode(scopes),
-                spec.rpm,
-                spec.tpm,
-                spec.max_parallel,
-                spec.max_budget,
-                parse_time(spec.expires_at, "expires_at"),
-                int(spec.enabled),
-                _encode(spec.metadata or {}),
-                now,
-                now,
-                hash_key(raw),
-                now,
-            ),
-        )
-    view = await get(store, key_id)
-    return msgspec.structs.replace(view, key=raw)
+    values = {
+        "id": "key_" + secrets.token_hex(8),
+        "name": spec.name,
+        "hint": f"{KEY_PREFIX}...{raw[-4:]}",
+        "models": None if spec.models is None else _encode(spec.models),
+        "scopes": _encode(scopes),
+        "rpm": spec.rpm,
+        "tpm": spec.tpm,
+        "max_parallel": spec.max_parallel,
+        "max_budget": spec.max_budget,
+        "expires_at": parse_time(spec.expires_at, "expires_at"),
+        "enabled": int(spec.enabled),
+        "metadata": _encode(spec.metadata or {}),
+        "hash": hash_key(raw),
+    }
+    row = await store.write(rows.insert, values, time.time())
+    return msgspec.structs.replace(_view(row), key=raw)
+
+
+def _found(row: Any, key_id: str) -> Any:
+    if row is None:
+        raise NotFound(f"No key with id {key_id!r}.", param="id")
+    return row
 
 
 async def get(store: Store, key_id: str) -> KeyView:
-    async with store.db.execute(f"SELECT {_COLUMNS} FROM keys WHERE id = ?", (key_id,)) as cur:
-        row = await cur.fetchone()
-    if row is None:
-        raise NotFound(f"No key with id {key_id!r}.", param="id")
-    return _view(row)
+    return _view(_found(await rows.get(store, key_id), key_id))
 
 
 async def list_(store: Store, limit: int, after: str | None) -> Page:
-    db = store.db
-    async with db.execute("SELECT COUNT(*) FROM keys") as cursor:
-        total = (await cursor.fetchone() or (0,))[0]
-    async with db.execute(
-        f"SELECT {_COLUMNS} FROM keys WHERE id > ? ORDER BY id LIMIT ?", (after or "", limit + 1)
-    ) as cursor:
-        rows = list(await cursor.fetchall())
-    views = [_view(row) for row in rows]
+    total, found = await rows.page(store, limit, after)
+    views = [_view(row) for row in found]
     has_more = len(views) > limit
     views = views[:limit]
     return Page(data=views, total=total, has_more=has_more, last_id=views[-1].id if views else None)
 
 
 async def update(store: Store, key_id: str, spec: KeyUpdate) -> KeyView:
-    await get(store, key_id)
     sets: dict[str, Any] = {}
     for field in KeyUpdate.__struct_fields__:
         value = getattr(spec, field)
@@ -156,25 +138,11 @@ async def update(store: Store, key_id: str, spec: KeyUpdate) -> KeyView:
         elif field == "enabled":
             value = int(value)
         sets[field] = value
-    if sets:
-        now = time.time()
-        sets["updated_at"] = sets["changed_at"] = now
-        assignments = ", ".join(f"{column} = ?" for column in sets)
-        async with store.transaction() as db:
-            await db.execute(
-                f"UPDATE keys SET {assignments} WHERE id = ?", (*sets.values(), key_id)
-            )
-    return await get(store, key_id)
+    if not sets:
+        return await get(store, key_id)
+    return _view(_found(await store.write(rows.update, key_id, sets, time.time()), key_id))
 
 
 async def revoke(store: Store, key_id: str) -> KeyView:
     """Revoke for good: the key stops working in every worker within a second."""
-    await get(store, key_id)
-    now = time.time()
-    async with store.transaction() as db:
-        await db.execute(
-            """UPDATE keys SET revoked_at = COALESCE(revoked_at, ?), updated_at = ?,
-                               changed_at = ? WHERE id = ?""",
-            (now, now, now, key_id),
-        )
-    return await get(store, key_id)
+    return _view(_found(await store.write(rows.revoke, key_id, time.time()), key_id))

@@ -14,8 +14,9 @@ from plugbay.admin.probe import probe_provider
 from plugbay.admin.shapes import KeyCreate, KeyUpdate, KeyView, Page, UsageReport
 from plugbay.auth import mask
 from plugbay.crypto import SecretKeyMissing
-from plugbay.errors import Conflict, InvalidRequest, NotFound
+from plugbay.errors import Conflict, InvalidRequest, NotFound, ServiceUnavailable
 from plugbay.pricing import Price
+from plugbay.registry import catalog
 from plugbay.settings import (
     ConfigError,
     ModelSettings,
@@ -25,12 +26,12 @@ from plugbay.settings import (
 )
 
 if TYPE_CHECKING:
+    from plugbay._problems import ProviderProblem
     from plugbay.gateway import Gateway
-    from plugbay.registry import ModelRecord, ProviderRecord
+    from plugbay.registry import ModelRecord, ProviderRecord, Snapshot
 
 __all__ = ["AdminService"]
 
-_encode = msgspec.json.Encoder().encode
 MAX_PAGE = 1000
 
 
@@ -55,6 +56,12 @@ def page(items: list[Any], total: int, limit: int, last_id: str | None) -> Page:
     return Page(data=items, total=total, has_more=has_more, last_id=last_id if items else None)
 
 
+def _status(problem: ProviderProblem | None) -> str:
+    if problem is None:
+        return "ok"
+    return "undecryptable" if problem.undecryptable else "misconfigured"
+
+
 def check_limit(limit: int) -> int:
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidRequest(f"`limit` must be between 1 and {MAX_PAGE}.", param="limit")
@@ -75,20 +82,46 @@ class AdminService:
     # --- providers -----------------------------------------------------------------------------
 
     def provider_view(self, record: ProviderRecord) -> dict[str, Any]:
+        """The provider as the admin API shows it: ``status`` says whether it can serve.
+
+        ``ok``; ``undecryptable`` (its stored api key cannot be read with this process's
+        ``PLUGBAY_SECRET_KEY``: ``api_key`` is then null); or ``misconfigured``. ``problem``
+        holds the code and message when it is not ``ok``.
+        """
         settings = record.settings
         data = provider_to_dict(settings)
-        if record.source == "config":
-            key = self.gateway.config_api_key(record.name)
-        else:
-            key = self.gateway.provider_secret(record)
+        problem = self.gateway.provider_problem(record)
+        key = None
+        if problem is None or not problem.undecryptable:
+            if record.source == "config":
+                key = self.gateway.config_api_key(record.name)
+            else:
+                key = self.gateway.provider_secret(record)
         data["api_key"] = mask(key)
         data.update(
             object="provider",
             source=record.source,
+            status=_status(problem),
+            problem=None if problem is None else {"code": problem.code, "message": problem.message},
             created_at=record.created_at,
             updated_at=record.updated_at,
         )
         return data
+
+    def _usable(self, record: ProviderRecord, *, secret_only: bool = False) -> None:
+        """Refuse to act on a provider that cannot serve (``secret_only``: for its secret).
+
+        503 when ``PLUGBAY_SECRET_KEY`` is not set (only the operator can fix that); 409 when
+        it differs from the one the secret was stored with (a new ``api_key`` fixes it), or
+        the provider's settings are not valid (a PATCH fixes them).
+        """
+        problem = self.gateway.provider_problem(record)
+        if problem is None or (secret_only and not problem.undecryptable):
+            return
+        message = f"Provider {record.name!r} cannot be used: {problem.message}."
+        if problem.code == "secret_key_missing":
+            raise ServiceUnavailable(message, code=problem.code)
+        raise Conflict(message, code=problem.code)
 
     async def list_providers(self, limit: int = 100, after: str | None = None) -> Page:
         snapshot = await self.store.snapshot()
@@ -141,17 +174,8 @@ class AdminService:
     async def create_provider(self, data: Any) -> dict[str, Any]:
         provider = self._validate_provider(data)
         secret = self._seal(provider)
-        now = time.time()
-        stored = msgspec.structs.replace(provider, api_key=None)
-        async with self.store.transaction() as db:
-            cursor = await db.execute(
-                """INSERT INTO providers (name, type, settings, secret, source, created_at,
-                                          updated_at)
-                   VALUES (?, ?, ?, ?, 'api', ?, ?) ON CONFLICT (name) DO NOTHING""",
-                (provider.name, provider.type, _encode(stored), secret, now, now),
-            )
-            if cursor.rowcount == 0:
-                raise Conflict(f"A provider named {provider.name!r} already exists.", param="name")
+        if not await self.store.write(catalog.insert_provider, provider, secret, time.time()):
+            raise Conflict(f"A provider named {provider.name!r} already exists.", param="name")
         await self._changed()
         return await self.get_provider(provider.name)
 
@@ -162,37 +186,33 @@ class AdminService:
             raise InvalidRequest("The request body must be a JSON object.")
         if "name" in data and data["name"] != name:
             raise InvalidRequest("A provider cannot be renamed.", param="name")
+        rekeying = "api_key" in data
+        if not rekeying:  # a new api_key is the fix for one that cannot be decrypted
+            self._usable(record, secret_only=True)
         merged = {**provider_to_dict(record.settings), **data, "name": name}
         merged.pop("api_key", None)
-        if "api_key" in data:
+        if rekeying:
             merged["api_key"] = data["api_key"]
         provider = self._validate_provider(merged)
-        stored = msgspec.structs.replace(provider, api_key=None)
-        async with self.store.transaction() as db:
-            if "api_key" in data:
-                await db.execute(
-                    "UPDATE providers SET secret = ? WHERE name = ?", (self._seal(provider), name)
-                )
-            await db.execute(
-                "UPDATE providers SET type = ?, settings = ?, updated_at = ? WHERE name = ?",
-                (provider.type, _encode(stored), time.time(), name),
-            )
+        secret = self._seal(provider) if rekeying else None
+        updated = await self.store.write(
+            catalog.update_provider, provider, time.time(), secret=secret, replace_secret=rekeying
+        )
+        if not updated:
+            raise NotFound(f"No provider named {name!r}.", param="name")
         await self._changed()
         return await self.get_provider(name)
 
     async def delete_provider(self, name: str) -> dict[str, Any]:
         record = await self._provider(name)
         self._refuse_config(record.source, "provider", name)
-        snapshot = await self.store.snapshot()
-        users = sorted(m.name for m in snapshot.models.values() if m.provider == name)
+        users = await self.store.write(catalog.delete_provider, name)
         if users:
             raise Conflict(
                 f"Provider {name!r} still serves models: {', '.join(users)}; "
                 "delete or move them first.",
                 param="name",
             )
-        async with self.store.transaction() as db:
-            await db.execute("DELETE FROM providers WHERE name = ?", (name,))
         await self._changed()
         return {"id": name, "object": "provider", "deleted": True}
 
@@ -206,20 +226,24 @@ class AdminService:
             )
 
     async def test_provider(self, name: str, model: str | None = None) -> dict[str, Any]:
-        await self._provider(name)
+        self._usable(await self._provider(name))
         return await probe_provider(self.gateway, name, model)
 
     # --- models --------------------------------------------------------------------------------
 
-    def model_view(self, record: ModelRecord, override: Price | None) -> dict[str, Any]:
+    def model_view(self, record: ModelRecord, snapshot: Snapshot) -> dict[str, Any]:
+        """The model as the admin API shows it; ``status`` is its provider's."""
         data: dict[str, Any] = msgspec.to_builtins(record.settings)
         data["upstream_model"] = record.upstream_model
         price = self.gateway.price_of(record.name)
+        provider = snapshot.providers.get(record.provider)
+        problem = None if provider is None else self.gateway.provider_problem(provider)
         data.update(
             object="model",
             source=record.source,
+            status=_status(problem),
             price=msgspec.to_builtins(price) if price is not None else None,
-            price_overridden=override is not None,
+            price_overridden=record.name in snapshot.prices,
             created_at=record.created_at,
             updated_at=record.updated_at,
         )
@@ -228,17 +252,15 @@ class AdminService:
     async def list_models(self, limit: int = 100, after: str | None = None) -> Page:
         snapshot = await self.store.snapshot()
         return self._page(
-            [self.model_view(r, snapshot.prices.get(r.name)) for r in snapshot.models.values()],
-            limit,
-            after,
+            [self.model_view(r, snapshot) for r in snapshot.models.values()], limit, after
         )
 
-    async def _model(self, name: str) -> tuple[ModelRecord, Price | None]:
+    async def _model(self, name: str) -> tuple[ModelRecord, Snapshot]:
         snapshot = await self.store.snapshot()
         record = snapshot.models.get(name)
         if record is None:
             raise NotFound(f"No model named {name!r}.", param="name", code="model_not_found")
-        return record, snapshot.prices.get(name)
+        return record, snapshot
 
     async def get_model(self, name: str) -> dict[str, Any]:
         return self.model_view(*await self._model(name))
@@ -255,16 +277,8 @@ class AdminService:
 
     async def create_model(self, data: Any) -> dict[str, Any]:
         model = await self._validate_model(data)
-        now = time.time()
-        async with self.store.transaction() as db:
-            cursor = await db.execute(
-                """INSERT INTO models (name, provider, upstream_model, settings, source,
-                                       created_at, updated_at)
-                   VALUES (?, ?, ?, ?, 'api', ?, ?) ON CONFLICT (name) DO NOTHING""",
-                (model.name, model.provider, model.upstream, _encode(model), now, now),
-            )
-            if cursor.rowcount == 0:
-                raise Conflict(f"A model named {model.name!r} already exists.", param="name")
+        if not await self.store.write(catalog.insert_model, model, time.time()):
+            raise Conflict(f"A model named {model.name!r} already exists.", param="name")
         await self._changed()
         return await self.get_model(model.name)
 
@@ -281,36 +295,20 @@ class AdminService:
             return await self.get_model(name)
         merged = {**msgspec.to_builtins(record.settings), **data, "name": name}
         model = await self._validate_model(merged)
-        async with self.store.transaction() as db:
-            await db.execute(
-                """UPDATE models SET provider = ?, upstream_model = ?, settings = ?,
-                                     updated_at = ? WHERE name = ?""",
-                (model.provider, model.upstream, _encode(model), time.time(), name),
-            )
-            await db.execute("DELETE FROM prices WHERE model = ?", (name,))
+        await self.store.write(catalog.update_model, model, time.time())
         await self._changed()
         return await self.get_model(name)
 
     async def _set_price(self, name: str, data: Any) -> None:
         """Override a model's price (``None`` removes the override)."""
-        async with self.store.transaction() as db:
-            if data is None:
-                await db.execute("DELETE FROM prices WHERE model = ?", (name,))
-            else:
-                price: Price = convert(data, Price)
-                await db.execute(
-                    """INSERT OR REPLACE INTO prices (model, input, output, cached_input,
-                                                      updated_at) VALUES (?, ?, ?, ?, ?)""",
-                    (name, price.input, price.output, price.cached_input, time.time()),
-                )
+        price: Price | None = None if data is None else convert(data, Price)
+        await self.store.write(catalog.set_price, name, price, time.time())
         await self._changed()
 
     async def delete_model(self, name: str) -> dict[str, Any]:
         record, _ = await self._model(name)
         self._refuse_config(record.source, "model", name)
-        async with self.store.transaction() as db:
-            await db.execute("DELETE FROM models WHERE name = ?", (name,))
-            await db.execute("DELETE FROM prices WHERE model = ?", (name,))
+        await self.store.write(catalog.delete_model, name)
         await self._changed()
         return {"id": name, "object": "model", "deleted": True}
 

@@ -1,0 +1,47 @@
+"""Usage records: one batch of rows, and what they cost each key, in one write transaction."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = ["COLUMNS", "record"]
+
+COLUMNS = (
+    "ts",
+    "request_id",
+    "endpoint",
+    "key_id",
+    "model",
+    "provider",
+    "upstream_model",
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    "usage_estimated",
+    "latency_ms",
+    "ttft_ms",
+    "status",
+    "error_code",
+    "stream",
+    "cache_status",
+    "cost_usd",
+)
+"""The order of the values in each row :func:`record` is given."""
+_INSERT = f"INSERT INTO usage ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
+
+
+def record(
+    db: sqlite3.Connection,
+    rows: Sequence[tuple[Any, ...]],
+    spend: Mapping[str, float],
+    now: float,
+) -> None:
+    """Insert ``rows`` and add ``spend`` (by key id) to each key's spend."""
+    db.executemany(_INSERT, rows)
+    if spend:
+        db.executemany(
+            "UPDATE keys SET spend = spend + ?, changed_at = ? WHERE id = ?",
+            [(amount, now, key_id) for key_id, amount in spend.items()],
+        )
