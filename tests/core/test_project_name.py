@@ -35,9 +35,10 @@ def repository_files(root: Path) -> list[str]:
             [git, "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
             cwd=root,
             capture_output=True,
-            check=True,
+            check=False,
         )
-        return [name for name in listed.stdout.decode().split("\0") if name]
+        if listed.returncode == 0:  # else (git refuses the checkout's owner...): walk
+            return [name for name in listed.stdout.decode().split("\0") if name]
     found = []
     for top, dirs, files in os.walk(root):
         dirs[:] = [d for d in dirs if d not in SKIP_DIRS and not d.endswith(SKIP_SUFFIXES)]
