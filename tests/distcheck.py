@@ -24,18 +24,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel_filename
+from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[1]
 LICENSE = (ROOT / "LICENSE").read_bytes()
 PYTHONS = ("3.11", "3.12", "3.13")
 URLS = ("Homepage", "Documentation", "Source", "Changelog", "Issues")
 REPOSITORY = "https://github.com/plugbay/plugbay"
-# Dependencies without a ceiling, and why (docs/plugins.md, "Versions"): every cryptography
-# feature release is a new major and security fixes land only in the newest one.
+# Dependencies without a ceiling, and why (docs/plugins.md, "Versions and publishing"): every
+# cryptography feature release is a new major and security fixes land only in the newest.
 UNCAPPED = {"cryptography"}
 ARTEFACTS = (".whl", ".tar.gz")
-CORE_PIN = Requirement("plugbay>=0.1,<0.2").specifier
 # Markdown links, images and link definitions whose target is neither absolute nor an
 # anchor: PyPI shows the README alone, so they would be broken there.
 RELATIVE_LINK = re.compile(
@@ -152,13 +153,20 @@ def check_metadata(project: Project, meta: email.message.Message, where: str) ->
     return problems
 
 
+def core_pin() -> SpecifierSet:
+    """``>=0.N,<0.N+1`` for core 0.N.x: a 0.x minor may change the plugin API."""
+    core = Version(next(p.version for p in projects() if p.is_core))
+    assert core.major == 0, "from 1.0 the pin is >=1.N,<2: update docs/plugins.md and this"
+    return SpecifierSet(f">=0.{core.minor},<0.{core.minor + 1}")
+
+
 def check_requirement(project: Project, requirement: Requirement, where: str) -> list[str]:
     """The version policy (docs/plugins.md): plugbay pinned to its 0.x minor, ceilings."""
     name = canonicalize_name(requirement.name)
     specifier = requirement.specifier
     if name.startswith("plugbay"):
-        if specifier != CORE_PIN:
-            return [f"{where}: {requirement} is not pinned to >=0.1,<0.2"]
+        if specifier != core_pin():
+            return [f"{where}: {requirement} is not pinned to {core_pin()}"]
         return []
     if name in UNCAPPED:
         return []

@@ -292,7 +292,7 @@ def test_a_wheel_missing_each_requirement_fails(tmp_path, project):
         "License-Expression is None",
         "a License classifier beside License-Expression",
         "no classifier 'Typing :: Typed'",
-        "plugbay>=0.1 is not pinned to >=0.1,<0.2",
+        "plugbay>=0.1 is not pinned to <0.2,>=0.1",
         'google-auth[requests]>=2.20; extra == "vertex" has no upper bound',
         "Project-URL Issues is 'https://example.com/issues'",
         "the long description is not openai/README.md",
