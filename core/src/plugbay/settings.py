@@ -281,12 +281,14 @@ def split_options(entry: Any) -> Any:
 def provider_from_dict(data: dict[str, Any], *, source: str | None = None) -> ProviderSettings:
     """Validate one provider entry in the config file's shape (the admin API's too)."""
     try:
-        return msgspec.convert(split_options(data), ProviderSettings)
+        provider = msgspec.convert(split_options(data), ProviderSettings)
     except msgspec.ValidationError as exc:
         key, message = describe(exc)
         if key is not None and key.startswith("options."):
             key = key.removeprefix("options.")
         raise ConfigError(message, source=source, key=key) from None
+    check_provider(provider, source=source)
+    return provider
 
 
 def provider_to_dict(provider: ProviderSettings) -> dict[str, Any]:
@@ -294,6 +296,47 @@ def provider_to_dict(provider: ProviderSettings) -> dict[str, Any]:
     data: dict[str, Any] = msgspec.to_builtins(provider)
     data.update(data.pop("options", {}))
     return data
+
+
+_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # an HTTP header name (RFC 9110)
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # no CR, LF or NUL in header values
+MAX_NAME = 256
+
+
+def name_problem(kind: str, name: str) -> str | None:
+    """Why ``name`` cannot name a provider or model (it must be reachable in a URL path)."""
+    if not name.strip():
+        return "must not be empty"
+    if len(name) > MAX_NAME:
+        return f"must be at most {MAX_NAME} characters"
+    if _CONTROL.search(name) or "\t" in name:
+        return "must not contain control characters"
+    if kind == "provider" and "/" in name:
+        return "must not contain '/' (a provider is addressed as /admin/providers/{name})"
+    if name.startswith("/") or name.endswith("/") or "//" in name:
+        return "must not start or end with '/' nor contain '//'"
+    return None
+
+
+def headers_problem(headers: Mapping[str, str]) -> tuple[str, str] | None:
+    """``(header, why)`` for the first header that cannot be sent, else ``None``."""
+    for name, value in headers.items():
+        if not _TOKEN.match(name):
+            return name, "is not a valid header name"
+        if _CONTROL.search(value):
+            return name, "must not contain CR, LF or other control characters"
+    return None
+
+
+def check_provider(provider: ProviderSettings, key: str = "", source: str | None = None) -> None:
+    """Raise :class:`ConfigError` for a provider entry that could never be served."""
+    prefix = f"{key}." if key else ""
+    problem = name_problem("provider", provider.name)
+    if problem is not None:
+        raise ConfigError(problem, source=source, key=f"{prefix}name")
+    bad = headers_problem(provider.headers)
+    if bad is not None:
+        raise ConfigError(bad[1], source=source, key=f"{prefix}headers.{bad[0]}")
 
 
 def _check_references(settings: Settings, source: str) -> None:
@@ -304,8 +347,11 @@ def _check_references(settings: Settings, source: str) -> None:
     for kind, entries in tables:
         seen: set[str] = set()
         for index, entry in enumerate(entries):
-            if not entry.name:
-                raise ConfigError("must not be empty", source=source, key=f"{kind}[{index}].name")
+            if isinstance(entry, ProviderSettings):
+                check_provider(entry, f"{kind}[{index}]", source)
+            problem = name_problem(kind.rstrip("s"), entry.name)
+            if problem is not None:
+                raise ConfigError(problem, source=source, key=f"{kind}[{index}].name")
             if entry.name in seen:
                 raise ConfigError(
                     f"duplicate name {entry.name!r}", source=source, key=f"{kind}[{index}].name"
