@@ -59,6 +59,12 @@ class ServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     httpx's own (HTTP/2, proxies from the environment)."""
     graceful_timeout: int | None = None
     """Seconds to let in-flight requests finish on shutdown; ``None`` waits for all."""
+    header_timeout: float = 10.0
+    """Seconds a client may take to send a request's line and headers; then 408 and closed."""
+    body_timeout: float = 30.0
+    """Seconds of grace for a request body, after which it must keep up ``min_body_rate``."""
+    min_body_rate: float = 1024.0
+    """Bytes a second a request body must average after ``body_timeout``; slower: 408."""
 
 
 class AuthSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -359,8 +365,10 @@ def _check_references(settings: Settings, source: str) -> None:
             seen.add(entry.name)
     if settings.server.workers < 1:
         raise ConfigError("must be at least 1", source=source, key="server.workers")
-    if settings.server.max_body_size < 1:
-        raise ConfigError("must be positive", source=source, key="server.max_body_size")
+    server = settings.server
+    for field in ("max_body_size", "header_timeout", "body_timeout", "min_body_rate"):
+        if getattr(server, field) <= 0:
+            raise ConfigError("must be positive", source=source, key=f"server.{field}")
 
 
 def load_settings(
