@@ -1,5 +1,9 @@
 """uvicorn's httptools protocol, with deadlines for clients that send too slowly.
 
+It also answers what the HTTP parser rejects (a bad ``Content-Length``, an unknown method, a
+request line over httptools' limit, garbage) with a 400 in OpenAI's error shape instead of
+uvicorn's plain-text "Invalid HTTP request received.".
+
 uvicorn waits for a request's head and body as long as the client keeps the connection open:
 twenty slowloris connections each dribbling a header byte every few seconds are held forever.
 Here a connection is closed, with a 408 in OpenAI's error shape when nothing was answered yet,
@@ -25,7 +29,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from plugbay.errors import error_body
 
-__all__ = ["Deadlines", "SlowClientProtocol"]
+__all__ = ["Deadlines", "GatewayProtocol"]
 
 log = logging.getLogger("plugbay.http")
 
@@ -33,7 +37,7 @@ _IDLE, _HEAD, _BODY = 0, 1, 2
 
 
 class Deadlines:
-    """The limits a :class:`SlowClientProtocol` enforces (kept on uvicorn's config)."""
+    """The limits a :class:`GatewayProtocol` enforces (kept on uvicorn's config)."""
 
     def __init__(self, header_timeout: float, body_timeout: float, min_body_rate: float) -> None:
         self.header_timeout = header_timeout
@@ -50,11 +54,14 @@ def _timeout_response(message: str) -> bytes:
     return head + body
 
 
+_INVALID = error_body(
+    "Invalid HTTP request received.", "invalid_request_error", None, "invalid_http_request"
+)
 _SLOW_HEAD = _timeout_response("The request headers took too long to arrive.")
 _SLOW_BODY = _timeout_response("The request body arrived too slowly.")
 
 
-class SlowClientProtocol(HttpToolsProtocol):
+class GatewayProtocol(HttpToolsProtocol):
     def __init__(self, config: Any, *args: Any, **kwargs: Any) -> None:
         super().__init__(config, *args, **kwargs)
         self._deadlines: Deadlines | None = getattr(config, "plugbay_deadlines", None)
@@ -83,6 +90,16 @@ class SlowClientProtocol(HttpToolsProtocol):
             and not self.transport.is_closing()
         ):
             self._timer = self.loop.call_at(self._deadline(), self._check)
+
+    def send_400_response(self, msg: str) -> None:
+        self.transport.write(
+            b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n"
+            b"connection: close\r\ncontent-length: "
+            + str(len(_INVALID)).encode()
+            + b"\r\n\r\n"
+            + _INVALID
+        )
+        self.transport.close()
 
     # --- parser callbacks: where the request is ------------------------------------------------
 
@@ -146,9 +163,9 @@ class SlowClientProtocol(HttpToolsProtocol):
 def configure(
     config: Any, header_timeout: float, body_timeout: float, min_body_rate: float
 ) -> None:
-    """Serve ``config`` (a ``uvicorn.Config``) with :class:`SlowClientProtocol`.
+    """Serve ``config`` (a ``uvicorn.Config``) with :class:`GatewayProtocol`.
 
     The limits travel on the config itself, which ``--workers N`` pickles to every worker.
     """
-    config.http = SlowClientProtocol
+    config.http = GatewayProtocol
     config.plugbay_deadlines = Deadlines(header_timeout, body_timeout, min_body_rate)

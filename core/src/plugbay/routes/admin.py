@@ -22,13 +22,19 @@ async def _body(request: AnyRequest) -> Any:
     raw = await request.body()
     try:
         body = msgspec.json.decode(raw) if raw else {}
-    # msgspec raises UnicodeDecodeError on bad UTF-8 and RecursionError on deep nesting.
-    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+    except RecursionError:
+        raise InvalidRequest(
+            f"The request body is nested too deeply (more than {MAX_DEPTH} levels)."
+        ) from None
+    # msgspec raises UnicodeDecodeError on bad UTF-8.
+    except (msgspec.DecodeError, UnicodeDecodeError):
         raise InvalidRequest("The request body is not valid JSON (UTF-8).") from None
     deep = too_deep(body)
     if deep is not None:
+        field = deep.split(".")[0].split("[")[0] or None
         raise InvalidRequest(
-            f"{deep}: nested more than {MAX_DEPTH} levels deep.", param=deep.lstrip("$") or None
+            f"{field or 'The request body'}: nested more than {MAX_DEPTH} levels deep.",
+            param=field,
         )
     return body
 
