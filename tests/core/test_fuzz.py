@@ -190,3 +190,30 @@ def test_admin_bodies(client, kind, body, patch):
     else:
         answer = client.post(f"/admin/{kind}", content=encode(payload))
     assert_no_5xx(answer)
+
+
+def corrupt(body: bytes, data: st.DataObject) -> bytes:
+    """``body`` with random bytes (invalid UTF-8 included) spliced in, or cut short."""
+    at = data.draw(st.integers(min_value=0, max_value=len(body)))
+    junk = data.draw(st.binary(max_size=6) | st.sampled_from([b"\xff", b"\xc3", b"\xed\xa0\x80"]))
+    cut = data.draw(st.booleans())
+    return body[:at] + junk + (b"" if cut else body[at:])
+
+
+@FUZZ
+@given(
+    data=st.data(),
+    kind=st.sampled_from(
+        [
+            ("/v1/chat/completions", CHAT_FIELDS),
+            ("/v1/embeddings", EMBEDDING_FIELDS),
+            ("/admin/keys", KEY_FIELDS),
+            ("/admin/models", MODEL_FIELDS),
+            ("/admin/providers", PROVIDER_FIELDS),
+        ]
+    ),
+)
+def test_corrupted_json(client, data, kind):
+    path, fields = kind
+    body = encode(data.draw(bodies(fields)))
+    assert_no_5xx(client.post(path, content=corrupt(body, data)))
