@@ -243,3 +243,24 @@ def test_a_second_signal_stops_now_without_a_traceback(tmp_path, workers, signum
     with sqlite3.connect(tmp_path / "plugbay.db") as conn:  # the cut stream is recorded
         rows = conn.execute("SELECT status FROM usage WHERE model = 'house-model'").fetchall()
     assert rows == [(499,)]
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_logging_is_the_same_with_one_worker_or_many(tmp_path, workers):
+    (tmp_path / "plugbay.toml").write_text(CONFIG + "\n[no_such_plugin]\nx = 1\n")
+    env = with_fake(tmp_path, PLUGBAY_MASTER_KEY="sk-test-0123456789")
+    with Served("--workers", workers, cwd=tmp_path, env=env) as served:
+        served.wait_ready()
+        deadline = time.monotonic() + SERVE_TIMEOUT
+        want = int(workers)
+        while served.stderr.count("INFO:     plugbay: ready in") < want:  # every worker's
+            assert time.monotonic() < deadline, served.stderr
+            time.sleep(0.05)
+    warnings = re.findall(
+        r"^WARNING:     plugbay: .*\[no_such_plugin\] names no loaded plugin",
+        served.stderr,
+        re.MULTILINE,
+    )
+    assert len(warnings) == want, served.stderr
+    for line in served.stderr.splitlines():  # nothing bare: every line says its level
+        assert re.match(r"^(INFO|WARNING|ERROR|DEBUG|CRITICAL):", line), line

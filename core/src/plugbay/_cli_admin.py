@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import urllib.parse
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -90,6 +91,11 @@ def show(data: Any, as_json: bool, columns: list[str] | None = None) -> None:
     if isinstance(data, dict) and "total" in data:
         more = " (more: --after " + str(data["last_id"]) + ")" if data.get("has_more") else ""
         click.echo(f"{len(table)} of {data['total']}{more}")
+
+
+def _quote(name: str) -> str:
+    """A provider or model name as a URL path (model names keep their slashes)."""
+    return urllib.parse.quote(name, safe="/")
 
 
 def _cell(value: Any) -> str:
@@ -215,14 +221,14 @@ def keys_rotate_master(ctx: click.Context) -> None:
 @click.option("--enable/--disable", "enabled", default=None)
 @click.pass_context
 def keys_update(ctx: click.Context, /, key_id: str, **values: Any) -> None:
-    show(call(ctx, "PATCH", f"/admin/keys/{key_id}", json=_key_body(**values)), True)
+    show(call(ctx, "PATCH", f"/admin/keys/{_quote(key_id)}", json=_key_body(**values)), True)
 
 
 @keys.command("revoke")
 @click.argument("key_id")
 @click.pass_context
 def keys_revoke(ctx: click.Context, key_id: str) -> None:
-    data = call(ctx, "DELETE", f"/admin/keys/{key_id}")
+    data = call(ctx, "DELETE", f"/admin/keys/{_quote(key_id)}")
     click.echo(json.dumps(data, indent=2) if ctx.obj["json"] else f"Revoked {key_id}.")
 
 
@@ -260,7 +266,7 @@ def _readers(group: click.Group, path: str, columns: list[str]) -> None:
     @click.argument("name")
     @click.pass_context
     def show_(ctx: click.Context, name: str) -> None:
-        show(call(ctx, "GET", f"{path}/{name}"), True)
+        show(call(ctx, "GET", f"{path}/{_quote(name)}"), True)
 
 
 def _crud(group: click.Group, path: str, columns: list[str]) -> None:
@@ -282,13 +288,13 @@ def _crud(group: click.Group, path: str, columns: list[str]) -> None:
     def update(
         ctx: click.Context, name: str, fields: tuple[str, ...], json_body: str | None
     ) -> None:
-        show(call(ctx, "PATCH", f"{path}/{name}", json=_entry(fields, json_body)), True)
+        show(call(ctx, "PATCH", f"{path}/{_quote(name)}", json=_entry(fields, json_body)), True)
 
     @group.command("delete")
     @click.argument("name")
     @click.pass_context
     def delete(ctx: click.Context, name: str) -> None:
-        call(ctx, "DELETE", f"{path}/{name}")
+        call(ctx, "DELETE", f"{path}/{_quote(name)}")
         click.echo(f"Deleted {name}.")
 
 
@@ -305,7 +311,7 @@ _crud(providers, "/admin/providers", ["name", "type", "base_url", "api_key", "so
 def providers_test(ctx: click.Context, name: str, model: str | None) -> None:
     """Send one tiny real request; print latency and the answer or the error."""
     data = call(
-        ctx, "POST", f"/admin/providers/{name}/test", json={"model": model} if model else {}
+        ctx, "POST", f"/admin/providers/{_quote(name)}/test", json={"model": model} if model else {}
     )
     show(data, True)
     if not data.get("ok"):

@@ -18,6 +18,7 @@ import uvicorn
 from litestar import Litestar
 from uvicorn.supervisors.multiprocess import Multiprocess
 
+from plugbay import _protocol
 from plugbay.app import create_app
 from plugbay.auth import hash_key, new_key
 from plugbay.default_plugins.master_key import MASTER_KEY_HASH, MASTER_KEY_PREFIX
@@ -75,7 +76,7 @@ async def prepare(settings: Settings, manager: PluginManager) -> Prepared:
 
 def _uvicorn_config(app: Any, settings: Settings, **extra: Any) -> uvicorn.Config:
     server = settings.server
-    return uvicorn.Config(
+    config = uvicorn.Config(
         app,
         host=server.host,
         port=server.port,
@@ -94,6 +95,11 @@ def _uvicorn_config(app: Any, settings: Settings, **extra: Any) -> uvicorn.Confi
         timeout_worker_healthcheck=60,
         **extra,
     )
+    if config.http == "httptools":
+        _protocol.configure(
+            config, server.header_timeout, server.body_timeout, server.min_body_rate
+        )
+    return config
 
 
 def _has(module: str) -> bool:

@@ -3,11 +3,39 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import msgspec
 
 _AT = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
 _FIELD = re.compile(r"field `(?P<field>[^`]+)`")
+
+
+MAX_DEPTH = 32
+"""How deeply a JSON body of the admin API may nest (``metadata`` included)."""
+
+
+def too_deep(value: Any, limit: int = MAX_DEPTH) -> str | None:
+    """The path of the first container nested deeper than ``limit``, else ``None``.
+
+    Iterative: a body nested 100,000 levels deep must not exhaust the stack here either.
+    """
+    stack: list[tuple[Any, str, int]] = [(value, "", 1)]
+    while stack:
+        node, path, depth = stack.pop()
+        if isinstance(node, dict):
+            children: Any = node.items()
+        elif isinstance(node, list):
+            children = enumerate(node)
+        else:
+            continue
+        if depth > limit:
+            return path or "$"
+        for key, child in children:
+            if isinstance(child, dict | list):
+                step = f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}".lstrip(".")
+                stack.append((child, step, depth + 1))
+    return None
 
 
 def describe(error: msgspec.ValidationError) -> tuple[str | None, str]:

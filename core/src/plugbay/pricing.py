@@ -9,6 +9,7 @@ never 0, never NaN.
 from __future__ import annotations
 
 import re
+from typing import Annotated
 
 import msgspec
 
@@ -17,12 +18,16 @@ from plugbay.schemas import Usage
 __all__ = ["DEFAULT_PRICES", "Price", "cost", "default_price"]
 
 
+USD = Annotated[float, msgspec.Meta(ge=0, le=1e9)]
+"""A price: never negative, never infinite (TOML can say ``inf``)."""
+
+
 class Price(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
-    input: float | None = None
+    input: USD | None = None
     """USD per million prompt tokens."""
-    output: float | None = None
+    output: USD | None = None
     """USD per million completion tokens."""
-    cached_input: float | None = None
+    cached_input: USD | None = None
     """USD per million cached prompt tokens (defaults to ``input``)."""
 
     @property

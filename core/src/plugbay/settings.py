@@ -59,6 +59,12 @@ class ServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     httpx's own (HTTP/2, proxies from the environment)."""
     graceful_timeout: int | None = None
     """Seconds to let in-flight requests finish on shutdown; ``None`` waits for all."""
+    header_timeout: float = 10.0
+    """Seconds a client may take to send a request's line and headers; then 408 and closed."""
+    body_timeout: float = 30.0
+    """Seconds of grace for a request body, after which it must keep up ``min_body_rate``."""
+    min_body_rate: float = 1024.0
+    """Bytes a second a request body must average after ``body_timeout``; slower: 408."""
 
 
 class AuthSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -281,12 +287,14 @@ def split_options(entry: Any) -> Any:
 def provider_from_dict(data: dict[str, Any], *, source: str | None = None) -> ProviderSettings:
     """Validate one provider entry in the config file's shape (the admin API's too)."""
     try:
-        return msgspec.convert(split_options(data), ProviderSettings)
+        provider = msgspec.convert(split_options(data), ProviderSettings)
     except msgspec.ValidationError as exc:
         key, message = describe(exc)
         if key is not None and key.startswith("options."):
             key = key.removeprefix("options.")
         raise ConfigError(message, source=source, key=key) from None
+    check_provider(provider, source=source)
+    return provider
 
 
 def provider_to_dict(provider: ProviderSettings) -> dict[str, Any]:
@@ -294,6 +302,47 @@ def provider_to_dict(provider: ProviderSettings) -> dict[str, Any]:
     data: dict[str, Any] = msgspec.to_builtins(provider)
     data.update(data.pop("options", {}))
     return data
+
+
+_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # an HTTP header name (RFC 9110)
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # no CR, LF or NUL in header values
+MAX_NAME = 256
+
+
+def name_problem(kind: str, name: str) -> str | None:
+    """Why ``name`` cannot name a provider or model (it must be reachable in a URL path)."""
+    if not name.strip():
+        return "must not be empty"
+    if len(name) > MAX_NAME:
+        return f"must be at most {MAX_NAME} characters"
+    if _CONTROL.search(name) or "\t" in name:
+        return "must not contain control characters"
+    if kind == "provider" and "/" in name:
+        return "must not contain '/' (a provider is addressed as /admin/providers/{name})"
+    if name.startswith("/") or name.endswith("/") or "//" in name:
+        return "must not start or end with '/' nor contain '//'"
+    return None
+
+
+def headers_problem(headers: Mapping[str, str]) -> tuple[str, str] | None:
+    """``(header, why)`` for the first header that cannot be sent, else ``None``."""
+    for name, value in headers.items():
+        if not _TOKEN.match(name):
+            return name, "is not a valid header name"
+        if _CONTROL.search(value):
+            return name, "must not contain CR, LF or other control characters"
+    return None
+
+
+def check_provider(provider: ProviderSettings, key: str = "", source: str | None = None) -> None:
+    """Raise :class:`ConfigError` for a provider entry that could never be served."""
+    prefix = f"{key}." if key else ""
+    problem = name_problem("provider", provider.name)
+    if problem is not None:
+        raise ConfigError(problem, source=source, key=f"{prefix}name")
+    bad = headers_problem(provider.headers)
+    if bad is not None:
+        raise ConfigError(bad[1], source=source, key=f"{prefix}headers.{bad[0]}")
 
 
 def _check_references(settings: Settings, source: str) -> None:
@@ -304,8 +353,11 @@ def _check_references(settings: Settings, source: str) -> None:
     for kind, entries in tables:
         seen: set[str] = set()
         for index, entry in enumerate(entries):
-            if not entry.name:
-                raise ConfigError("must not be empty", source=source, key=f"{kind}[{index}].name")
+            if isinstance(entry, ProviderSettings):
+                check_provider(entry, f"{kind}[{index}]", source)
+            problem = name_problem(kind.rstrip("s"), entry.name)
+            if problem is not None:
+                raise ConfigError(problem, source=source, key=f"{kind}[{index}].name")
             if entry.name in seen:
                 raise ConfigError(
                     f"duplicate name {entry.name!r}", source=source, key=f"{kind}[{index}].name"
@@ -313,8 +365,10 @@ def _check_references(settings: Settings, source: str) -> None:
             seen.add(entry.name)
     if settings.server.workers < 1:
         raise ConfigError("must be at least 1", source=source, key="server.workers")
-    if settings.server.max_body_size < 1:
-        raise ConfigError("must be positive", source=source, key="server.max_body_size")
+    server = settings.server
+    for field in ("max_body_size", "header_timeout", "body_timeout", "min_body_rate"):
+        if getattr(server, field) <= 0:
+            raise ConfigError("must be positive", source=source, key=f"server.{field}")
 
 
 def load_settings(

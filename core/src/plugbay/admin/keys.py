@@ -37,15 +37,26 @@ def parse_time(value: float | str | None, param: str) -> float | None:
     return parsed.timestamp()
 
 
+MAX_COUNT = 2**53 - 1
+"""Largest limit the registry takes: exact in JSON's numbers and in SQLite's integers."""
+MAX_USD = 1e15
+
+
 def _check(field: str, value: Any) -> None:
     if value is None:
         return
     if field == "name" and not value.strip():
         raise InvalidRequest("name: must not be empty", param="name")
-    if field in ("rpm", "tpm", "max_parallel") and value < 1:
-        raise InvalidRequest(f"{field}: must be at least 1", param=field)
-    if field in ("max_budget", "spend") and value < 0:
-        raise InvalidRequest(f"{field}: must not be negative", param=field)
+    if field in ("rpm", "tpm", "max_parallel"):
+        if value < 1:
+            raise InvalidRequest(f"{field}: must be at least 1", param=field)
+        if value > MAX_COUNT:
+            raise InvalidRequest(f"{field}: must be at most {MAX_COUNT}", param=field)
+    if field in ("max_budget", "spend"):
+        if value < 0:
+            raise InvalidRequest(f"{field}: must not be negative", param=field)
+        if value > MAX_USD:
+            raise InvalidRequest(f"{field}: must be at most {MAX_USD:.0f}", param=field)
     if field == "scopes":
         unknown = sorted(set(value) - SCOPES)
         if unknown:

@@ -21,6 +21,7 @@ from plugbay.settings import (
     ConfigError,
     ModelSettings,
     ProviderSettings,
+    name_problem,
     provider_from_dict,
     provider_to_dict,
 )
@@ -155,8 +156,6 @@ class AdminService:
             raise InvalidRequest("The request body must be a JSON object.")
         try:
             provider = provider_from_dict(data)
-            if not provider.name:
-                raise ConfigError("must not be empty", key="name")
             self.gateway.adapter_options(provider, "")
         except ConfigError as exc:
             exc.key = (exc.key or "").lstrip(".") or None
@@ -267,8 +266,9 @@ class AdminService:
 
     async def _validate_model(self, data: Any) -> ModelSettings:
         model: ModelSettings = convert(data, ModelSettings)
-        if not model.name:
-            raise InvalidRequest("name: must not be empty", param="name")
+        problem = name_problem("model", model.name)
+        if problem is not None:
+            raise InvalidRequest(f"name: {problem}", param="name")
         if model.provider not in (await self.store.snapshot()).providers:
             raise InvalidRequest(
                 f"provider: no provider named {model.provider!r}", param="provider"

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from litestar import Request, Response, delete, get, patch, post
 
+from plugbay._validation import MAX_DEPTH, too_deep
 from plugbay.admin import AdminService
 from plugbay.errors import InvalidRequest
 from plugbay.routes.common import json_response, require_admin
@@ -20,9 +21,22 @@ AnyRequest = Request[Any, Any, Any]
 async def _body(request: AnyRequest) -> Any:
     raw = await request.body()
     try:
-        return msgspec.json.decode(raw) if raw else {}
-    except msgspec.DecodeError:
-        raise InvalidRequest("The request body is not valid JSON.") from None
+        body = msgspec.json.decode(raw) if raw else {}
+    except RecursionError:
+        raise InvalidRequest(
+            f"The request body is nested too deeply (more than {MAX_DEPTH} levels)."
+        ) from None
+    # msgspec raises UnicodeDecodeError on bad UTF-8.
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        raise InvalidRequest("The request body is not valid JSON (UTF-8).") from None
+    deep = too_deep(body)
+    if deep is not None:
+        field = deep.split(".")[0].split("[")[0] or None
+        raise InvalidRequest(
+            f"{field or 'The request body'}: nested more than {MAX_DEPTH} levels deep.",
+            param=field,
+        )
+    return body
 
 
 def _paging(request: AnyRequest) -> tuple[int, str | None]:

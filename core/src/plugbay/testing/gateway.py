@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 import uvicorn
 
+from plugbay import _protocol
 from plugbay.app import create_app
 from plugbay.settings import Settings, parse_settings
 
@@ -59,6 +60,10 @@ class GatewayServer:
             loop="asyncio",
             http="httptools",
             timeout_graceful_shutdown=2,
+        )
+        server = app.state.gateway.settings.server
+        _protocol.configure(
+            config, server.header_timeout, server.body_timeout, server.min_body_rate
         )
         self.server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
