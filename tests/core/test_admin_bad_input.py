@@ -74,7 +74,8 @@ def test_bad_create_bodies_are_400s(admin, path, body, param):
 
 def test_bad_patch_bodies_are_400s(admin):
     created = admin.post("/admin/keys", json={"name": "k"}).json()
-    for body in (b'{"rpm": "\xff"}', nested(100), b'{"spend": -5}', b'{"rpm": 18446744073709551616}'):
+    bodies = (b'{"rpm": "\xff"}', nested(100), b'{"spend": -5}', b'{"rpm": 18446744073709551616}')
+    for body in bodies:
         error_of(admin.patch(f"/admin/keys/{created['id']}", content=body))
     error_of(admin.patch("/admin/models/m", content=b'{"price": {"cached_input": -0.5}}'))
 

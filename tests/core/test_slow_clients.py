@@ -27,8 +27,7 @@ def config(**server: float) -> dict[str, object]:
 
 def connect(url: str) -> socket.socket:
     host, port = url.removeprefix("http://").split(":")
-    sock = socket.create_connection((host, int(port)), timeout=WITHIN)
-    return sock
+    return socket.create_connection((host, int(port)), timeout=WITHIN)
 
 
 def read_until_closed(sock: socket.socket) -> bytes:
@@ -76,9 +75,7 @@ class Dribbler(threading.Thread):
 def test_slowloris_connections_are_closed_and_others_are_served(make_gateway, master_key):
     gw = make_gateway(config(header_timeout=1.0), plugins=[fake])
     head = (
-        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nX-Padding: "
-        + b"a" * 400
-        + b"\r\n\r\n"
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nX-Padding: " + b"a" * 400 + b"\r\n\r\n"
     )
     attackers = [Dribbler(connect(gw.url), head, pause=0.05) for _ in range(20)]
     for attacker in attackers:
