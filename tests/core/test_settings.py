@@ -34,7 +34,10 @@ base_url = "https://api.openai.com/v1"
 api_key = "${OPENAI_API_KEY}"
 headers = { "X-Title" = "plugbay" }
 timeout = 120.5
+first_byte_timeout = 30
+idle_timeout = 15.5
 connect_timeout = 5
+max_response_size = 8388608
 max_connections = 50
 organization = "org-1"
 
@@ -77,6 +80,8 @@ def test_every_key(tmp_path):
     assert provider.api_key == "sk-up"
     assert provider.headers == {"X-Title": "plugbay"}
     assert (provider.timeout, provider.connect_timeout, provider.max_connections) == (120.5, 5, 50)
+    assert (provider.first_byte_timeout, provider.idle_timeout) == (30, 15.5)
+    assert provider.max_response_size == 8 * 1024 * 1024
     assert provider.options == {"organization": "org-1"}  # adapter keys
     assert "sk-up" not in repr(provider)
     assert [m.upstream for m in settings.models] == ["gpt-4o-mini", "plain"]
@@ -146,6 +151,14 @@ def test_environment_overrides(tmp_path):
             "providers[0].timeout: Expected `float`, got `str`",
         ),
         (
+            '[[providers]]\nname = "p"\ntype = "t"\nidle_timeout = 0\n',
+            "providers[0].idle_timeout: Expected `float` > 0",
+        ),
+        (
+            '[[providers]]\nname = "p"\ntype = "t"\nmax_response_size = -1\n',
+            "providers[0].max_response_size: Expected `int` >= 1",
+        ),
+        (
             '[[providers]]\nname = "p"\ntype = "t"\napi_key = "${NOPE_NOT_SET}"\n',
             "providers[0].api_key: environment variable NOPE_NOT_SET is not set",
         ),
@@ -158,6 +171,23 @@ def test_invalid_config_names_file_key_and_fault(tmp_path, text, message):
     with pytest.raises(ConfigError) as info:
         load_settings(path, env={})
     assert str(info.value).startswith(f"{path}: {message}")
+
+
+def test_provider_bounds_default_to_timeout():
+    from plugbay.http import UpstreamClient
+    from plugbay.providers import ProviderContext
+    from plugbay.settings import ProviderSettings
+
+    plain = ProviderSettings(name="p", type="t", timeout=42)
+    assert (plain.first_byte_timeout, plain.idle_timeout) == (None, None)
+    assert plain.max_response_size == 64 * 1024 * 1024
+    client = ProviderContext(plain, {}).http("http://127.0.0.1:1")
+    assert (client.timeout, client.first_byte_timeout, client.idle_timeout) == (42, 42, 42)
+    assert client.max_response_size == 64 * 1024 * 1024
+    tuned = ProviderSettings(name="p", type="t", first_byte_timeout=5, idle_timeout=2)
+    client = ProviderContext(tuned, {}).http("http://127.0.0.1:1")
+    assert (client.timeout, client.first_byte_timeout, client.idle_timeout) == (600, 5, 2)
+    assert isinstance(client, UpstreamClient)
 
 
 def test_missing_file(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import httpx
@@ -282,3 +283,40 @@ def test_usage_report_rejects_unknown_groupings(make_gateway):
         answer = http.get("/admin/usage", params={"group_by": "colour"})
     assert answer.status_code == 400
     assert answer.json()["error"]["param"] == "group_by"
+
+
+def test_providers_made_at_run_time_carry_their_bounds(make_gateway, scripted_upstream, secret_key):
+    gw = make_gateway({}, plugins=PLUGINS)
+    with admin(gw) as http:
+        add_upstream(http, scripted_upstream)
+        shown = http.get("/admin/providers/up").json()
+        assert (shown["timeout"], shown["first_byte_timeout"], shown["idle_timeout"]) == (
+            600.0,
+            None,
+            None,
+        )
+        assert shown["max_response_size"] == 64 * 1024 * 1024
+        changed = http.patch(
+            "/admin/providers/up", json={"idle_timeout": 0.4, "max_response_size": 4096}
+        )
+        assert changed.status_code == 200, changed.text
+        assert (changed.json()["idle_timeout"], changed.json()["max_response_size"]) == (0.4, 4096)
+        refused = http.patch("/admin/providers/up", json={"first_byte_timeout": -1})
+        assert refused.status_code == 400
+        assert refused.json()["error"]["param"] == "first_byte_timeout"
+    # The running provider is rebuilt with them (the registry reloads within ~250 ms).
+    first = {"id": "c", "model": "gpt-4o-mini", "choices": []}
+    scripted_upstream.script(Reply.sse([first, first], hang_after=1))
+    deadline = time.monotonic() + 10
+    while gw.gateway.provider("up").http.idle_timeout != 0.4:
+        assert time.monotonic() < deadline, "the change never reached the gateway"
+        time.sleep(0.02)
+    started = time.monotonic()
+    with pytest.raises(openai.APIError) as caught:
+        list(
+            gw.openai().chat.completions.create(
+                model="public", messages=[{"role": "user", "content": "x"}], stream=True
+            )
+        )
+    assert caught.value.code == "upstream_timeout"
+    assert time.monotonic() - started < 5

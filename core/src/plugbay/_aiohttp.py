@@ -9,7 +9,6 @@ are raised as httpx exceptions.
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -23,22 +22,30 @@ _EMPTY_EXTENSIONS: dict[str, Any] = {}
 
 
 class _ResponseStream(httpx.AsyncByteStream):
-    __slots__ = ("_request", "_response")
+    # An async iterator rather than a generator: a body left unfinished (a stream the
+    # adapter leaves at [DONE]) then costs no finaliser task when it is dropped.
+    __slots__ = ("_content", "_request", "_response")
 
     def __init__(self, response: aiohttp.ClientResponse, request: httpx.Request) -> None:
         self._response = response
+        self._content = response.content
         self._request = request
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
+    def __aiter__(self) -> _ResponseStream:
+        return self
+
+    async def __anext__(self) -> bytes:
         try:
-            async for chunk in self._response.content.iter_any():
-                yield chunk
+            chunk = await self._content.readany()
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise httpx.ReadTimeout(str(exc) or "read timed out", request=self._request) from exc
         except aiohttp.ClientPayloadError as exc:
             raise httpx.RemoteProtocolError(str(exc), request=self._request) from exc
         except aiohttp.ClientError as exc:
             raise httpx.ReadError(str(exc), request=self._request) from exc
+        if not chunk:
+            raise StopAsyncIteration
+        return chunk
 
     async def aclose(self) -> None:
         # Releasing a response that was not read to the end closes its connection.

@@ -1,7 +1,15 @@
-"""One pooled upstream client per provider: the httpx API over the aiohttp transport."""
+"""One pooled upstream client per provider: the httpx API over the aiohttp transport.
+
+Every call through :meth:`UpstreamClient.send` is bounded, whatever the transport: a
+non-streaming call by a total deadline and a size cap, a stream by a time-to-first-byte
+deadline and an idle timeout between reads. Each bound is raised as a
+:class:`~plugbay.PlugbayError` (504 for time, 502 for size or a broken connection), also
+from the middle of a stream, so adapters need no exception handling of their own for it.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -9,10 +17,12 @@ from typing import Any
 import httpx
 
 from plugbay._aiohttp import AiohttpTransport
+from plugbay._bounded import BoundedBody, Watchdog, declares_more
 from plugbay.errors import PlugbayError, UpstreamError, UpstreamTimeout
-from plugbay.wire import upstream_error
+from plugbay.settings import DEFAULT_MAX_RESPONSE_SIZE
+from plugbay.wire import too_large, upstream_error
 
-__all__ = ["ErrorMapper", "UpstreamClient"]
+__all__ = ["DEFAULT_MAX_RESPONSE_SIZE", "ErrorMapper", "UpstreamClient"]
 
 ErrorMapper = Callable[[int, bytes, httpx.Headers], PlugbayError]
 
@@ -22,9 +32,17 @@ log = logging.getLogger("plugbay.http")
 class UpstreamClient:
     """A provider's connection pool, opened on first use and closed with the provider.
 
-    :attr:`client` is a full ``httpx.AsyncClient`` for anything unusual; :meth:`send` is the
-    hot path: it hands a prepared request straight to the transport (no cookie jar, auth flow
-    or redirect handling) and turns connection failures and timeouts into 502 and 504.
+    :attr:`client` is a full ``httpx.AsyncClient`` for anything unusual (its timeouts are
+    httpx's own: ``timeout`` per read); :meth:`send` is the hot path: it hands a prepared
+    request straight to the transport (no cookie jar, auth flow or redirect handling) and
+    bounds the call.
+
+    :param timeout: seconds a non-streaming call may take in all (connection, request,
+        answer); also the default of the two stream timeouts.
+    :param first_byte_timeout: seconds a stream may take to send its first body byte.
+    :param idle_timeout: seconds a stream may stay silent between two reads.
+    :param max_response_size: the largest body :meth:`send` reads (non-streaming answers,
+        and error answers to streams), in bytes; SSE readers cap one event at it.
     """
 
     def __init__(
@@ -34,13 +52,24 @@ class UpstreamClient:
         headers: Mapping[str, str] | None = None,
         timeout: float = 600.0,
         connect_timeout: float = 10.0,
+        first_byte_timeout: float | None = None,
+        idle_timeout: float | None = None,
+        max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
         max_connections: int = 100,
         transport: httpx.AsyncBaseTransport | str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.headers = httpx.Headers(headers or {})
+        self.timeout = timeout
+        self.first_byte_timeout = timeout if first_byte_timeout is None else first_byte_timeout
+        self.idle_timeout = timeout if idle_timeout is None else idle_timeout
+        self.max_response_size = max_response_size
         self._timeout = httpx.Timeout(timeout, connect=connect_timeout)
-        self._extensions = {"timeout": self._timeout.as_dict()}
+        # send() bounds reads itself; a transport read timeout on top would only cost a
+        # timer per read (and cut a stream whose first byte may take longer than its gaps).
+        self._extensions = {
+            "timeout": {"connect": connect_timeout, "read": None, "write": None, "pool": None}
+        }
         if transport is None or transport == "aiohttp":
             transport = AiohttpTransport(
                 max_connections=max_connections,
@@ -104,22 +133,76 @@ class UpstreamClient:
         )
 
     async def send(self, request: httpx.Request, *, stream: bool = False) -> httpx.Response:
-        """Send ``request``; read the body unless ``stream``. Network failures raise 502/504."""
+        """Send ``request``; read the body unless ``stream``.
+
+        Without ``stream`` the whole call must end within ``timeout`` and the body must fit
+        ``max_response_size``. With ``stream`` the headers and the first body byte must
+        arrive within ``first_byte_timeout``, and iterating the body raises
+        :class:`~plugbay.UpstreamTimeout` after ``idle_timeout`` of silence; a non-2xx
+        answer's body is capped as a whole one is. Network failures raise 502, time 504.
+        """
+        watchdog = Watchdog()
+        seconds = self.first_byte_timeout if stream else self.timeout
+        deadline = watchdog.now() + seconds
+        watchdog.wait(deadline)
         try:
             response = await self._transport.handle_async_request(request)
-            if not stream:
+            if stream:
+                late = watchdog.done()
+                limit = None
+                if response.status_code >= 300:  # an error answer is read whole: capped
+                    limit = self.max_response_size
+                    if declares_more(response, limit):
+                        await response.aclose()
+                        raise too_large(limit)
+                response.stream = BoundedBody(
+                    response.stream,
+                    limit,
+                    watchdog,
+                    deadline=deadline,
+                    first_byte=self.first_byte_timeout,
+                    idle=self.idle_timeout,
+                )
+            else:
                 try:
+                    limit = self.max_response_size
+                    if declares_more(response, limit):
+                        raise too_large(limit)
+                    response.stream = BoundedBody(response.stream, limit)
                     await response.aread()
                 finally:
                     await response.aclose()
-        except httpx.TimeoutException as exc:
-            raise UpstreamTimeout(
-                f"The upstream did not answer in time ({type(exc).__name__})."
-            ) from exc
-        except httpx.TransportError as exc:
-            log.warning("upstream %s failed: %s: %s", self.base_url, type(exc).__name__, exc)
-            raise UpstreamError(f"Could not reach the upstream ({type(exc).__name__}).") from exc
+                late = watchdog.done()
+                watchdog.close()
+        except asyncio.CancelledError:
+            watchdog.close()
+            if watchdog.done():
+                raise self._late(stream, seconds) from None
+            raise
+        except BaseException as exc:
+            watchdog.close()
+            if isinstance(exc, httpx.TimeoutException):
+                raise UpstreamTimeout(
+                    f"The upstream did not answer in time ({type(exc).__name__})."
+                ) from exc
+            if isinstance(exc, httpx.TransportError):
+                log.warning("upstream %s failed: %s: %s", self.base_url, type(exc).__name__, exc)
+                raise UpstreamError(
+                    f"Could not reach the upstream ({type(exc).__name__})."
+                ) from exc
+            raise
+        if late:  # the cancellation was swallowed below: late all the same
+            watchdog.close()
+            await response.aclose()
+            raise self._late(stream, seconds)
         return response
+
+    @staticmethod
+    def _late(stream: bool, seconds: float) -> UpstreamTimeout:
+        what = "start its answer" if stream else "answer"
+        return UpstreamTimeout(
+            f"The upstream did not {what} within {seconds:g} s.", code="upstream_timeout"
+        )
 
     async def post(
         self,

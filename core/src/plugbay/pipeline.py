@@ -2,7 +2,8 @@
 
 authenticate → read and decode the body once → resolve the public model → rate limiters →
 cache (complete answers; streams bypass it) → the provider → relay → finish (limiters
-settle, request-finished listeners).
+settle, request-finished listeners). A client that leaves while the provider works cancels
+the upstream call at once (status 499), streaming or not.
 Everything it calls was resolved at start-up; nothing here touches pluggy or the database.
 
 With a cache installed every answer says ``x-plugbay-cache: hit|miss|bypass``. The
@@ -148,7 +149,7 @@ async def _answer_chat(
             await _answer(ctx, send, cached)
         return
     if ctx.stream:
-        stream = await route.provider.chat_stream(request)
+        stream = await _asgi.unless_disconnected(receive, route.provider.chat_stream(request))
         assembler = StreamAssembler() if store else None
         completed = await _relay_stream(ctx, request, stream, send, receive, assembler)
         if assembler is not None and completed and ctx.status == 200:
@@ -156,7 +157,7 @@ async def _answer_chat(
             if content is not None:
                 await _store(cache, ctx, request, content)
     else:
-        response = await route.provider.chat(request)
+        response = await _asgi.unless_disconnected(receive, route.provider.chat(request))
         ctx.usage = response.usage
         await _answer(ctx, send, response.content)
         if store:
@@ -180,7 +181,7 @@ async def _answer_embeddings(
     if cached is not None:
         await _answer(ctx, send, cached)
         return
-    response = await route.provider.embeddings(request)
+    response = await _asgi.unless_disconnected(receive, route.provider.embeddings(request))
     ctx.usage = response.usage
     await _answer(ctx, send, response.content)
     if store:

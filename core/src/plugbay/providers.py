@@ -65,6 +65,9 @@ class ProviderContext:
                 headers={**(headers or {}), **settings.headers},
                 timeout=settings.timeout,
                 connect_timeout=settings.connect_timeout,
+                first_byte_timeout=settings.first_byte_timeout,
+                idle_timeout=settings.idle_timeout,
+                max_response_size=settings.max_response_size,
                 max_connections=settings.max_connections,
                 transport=self.transport,
             )

@@ -11,7 +11,7 @@ import re
 import tomllib
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -30,6 +30,9 @@ __all__ = [
 ]
 
 DEFAULT_CONFIG = "plugbay.toml"
+DEFAULT_MAX_RESPONSE_SIZE = 64 * 1024 * 1024
+"""64 MiB: a whole batch of 2,048 embeddings of 3,072 dimensions in base64 is 33.5 MB."""
+PositiveSeconds = Annotated[float, msgspec.Meta(gt=0)]
 
 
 class ConfigError(Exception):
@@ -95,9 +98,17 @@ class ProviderSettings(msgspec.Struct, kw_only=True):
     headers: dict[str, str] = msgspec.field(default_factory=dict)
     """Extra headers sent with every upstream request."""
     timeout: float = 600.0
-    """Seconds to wait for the upstream's answer (between chunks when streaming)."""
+    """Seconds a non-streaming call may take in all, from sending the request to the
+    answer's last byte; for streams, the default of the two stream timeouts below."""
+    first_byte_timeout: PositiveSeconds | None = None
+    """Seconds a stream may take to send its first byte; ``None``: ``timeout``."""
+    idle_timeout: PositiveSeconds | None = None
+    """Seconds a stream may stay silent between two reads; ``None``: ``timeout``."""
     connect_timeout: float = 10.0
     """Seconds to wait for a connection."""
+    max_response_size: Annotated[int, msgspec.Meta(gt=0)] = DEFAULT_MAX_RESPONSE_SIZE
+    """Largest upstream answer read, in bytes (for a stream: the largest single event);
+    a larger one is refused with 502 as soon as it is seen, never read whole."""
     max_connections: int = 100
     """Size of the provider's connection pool."""
     options: dict[str, Any] = msgspec.field(default_factory=dict)

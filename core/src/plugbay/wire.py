@@ -1,11 +1,12 @@
-"""Helpers for adapters: SSE framing, the public model name, upstream error mapping."""
+"""Helpers for adapters: SSE framing, the public model name, upstream error mapping, and
+the errors for answers that are not what their status says."""
 
 from __future__ import annotations
 
 import base64
 import struct
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -16,18 +17,26 @@ from plugbay.errors import (
     UpstreamError,
 )
 from plugbay.schemas import Usage
+from plugbay.settings import DEFAULT_MAX_RESPONSE_SIZE
 
 __all__ = [
     "DONE",
     "SSEBuffer",
     "embeddings_answer",
     "encode_event",
+    "event_data",
+    "invalid_event",
+    "json_answer",
     "replace_model",
+    "too_large",
     "upstream_error",
 ]
 
 DONE = b"data: [DONE]\n\n"
+INVALID = "upstream_invalid_response"
+"""The error code of an upstream answer that is not what its status says."""
 _encode = msgspec.json.Encoder().encode
+T = TypeVar("T")
 
 
 def encode_event(payload: Any) -> bytes:
@@ -39,20 +48,27 @@ class SSEBuffer:
     """Splits a byte stream into whole SSE events, keeping an incomplete tail for later.
 
     Events come back without their blank-line terminator; ``\\r\\n`` line ends are
-    normalised to ``\\n``.
+    normalised to ``\\n``. The tail is kept in pieces, joined once an event completes, so a
+    long event costs its length, not its length squared; an incomplete event longer than
+    ``limit`` bytes raises :func:`too_large` (an upstream that never ends an event is not
+    buffered without bound).
     """
 
-    __slots__ = ("_tail",)
+    __slots__ = ("_cr", "_limit", "_nl", "_parts", "_size")
 
-    def __init__(self) -> None:
-        self._tail = b""
+    def __init__(self, limit: int = DEFAULT_MAX_RESPONSE_SIZE) -> None:
+        self._parts: list[bytes] = []  # the incomplete event, normalised
+        self._size = 0
+        self._nl = False  # whether the parts end with \n (the junction may end an event)
+        self._cr = False  # a \r held back from the last read: it may pair with a \n
+        self._limit = limit
 
     def feed(self, chunk: bytes) -> list[bytes]:
-        data = self._tail + chunk if self._tail else chunk
-        if b"\r" in data:  # on the joined bytes: a read may end between \r and \n
-            data = data.replace(b"\r\n", b"\n")
-        events = data.split(b"\n\n")
-        self._tail = events.pop()
+        block = self.feed_block(chunk)
+        if not block:
+            return []
+        events = block.split(b"\n\n")
+        events.pop()
         return events
 
     def feed_block(self, chunk: bytes) -> bytes:
@@ -60,19 +76,90 @@ class SSEBuffer:
 
         Cheaper than :meth:`feed` when the events are relayed rather than inspected.
         """
+        if self._cr:
+            chunk = b"\r" + chunk
+            self._cr = False
+        if chunk.endswith(b"\r"):  # a read may end between \r and \n
+            chunk = chunk[:-1]
+            self._cr = True
         if b"\r" in chunk:
             chunk = chunk.replace(b"\r\n", b"\n")
-        data = self._tail + chunk if self._tail else chunk
-        cut = data.rfind(b"\n\n")
-        if cut < 0:
-            self._tail = data
-            return b""
-        self._tail = data[cut + 2 :]
-        return data[: cut + 2]
+        cut = chunk.rfind(b"\n\n") + 2
+        parts = self._parts
+        if cut < 2:
+            if parts and self._nl and chunk.startswith(b"\n"):
+                cut = 1  # the event ended across the two reads
+            else:
+                if chunk:
+                    parts.append(chunk)
+                    self._size += len(chunk)
+                    self._nl = chunk.endswith(b"\n")
+                    if self._size > self._limit:
+                        raise too_large(self._limit, "stream event")
+                return b""
+        if parts:
+            parts.append(chunk[:cut])
+            block = b"".join(parts)
+            parts.clear()
+        else:
+            block = chunk[:cut] if cut < len(chunk) else chunk
+        rest = chunk[cut:]
+        self._size = len(rest)
+        self._nl = rest.endswith(b"\n")
+        if rest:
+            parts.append(rest)
+            if self._size > self._limit:
+                raise too_large(self._limit, "stream event")
+        return block
 
     def flush(self) -> list[bytes]:
-        tail, self._tail = self._tail.strip(), b""
+        tail = b"".join(self._parts) + (b"\r" if self._cr else b"")
+        self._parts.clear()
+        self._size, self._nl, self._cr = 0, False, False
+        tail = tail.strip()
         return [tail] if tail else []
+
+
+def event_data(event: bytes) -> bytes | None:
+    """The ``data`` of one SSE event (its ``data:`` lines joined), or ``None`` if it has none
+    (a comment, a ``retry:``)."""
+    if event.startswith(b"data: ") and b"\n" not in event:  # what every upstream sends
+        return event[6:]
+    lines = [line[5:] for line in event.split(b"\n") if line.startswith(b"data:")]
+    if not lines:
+        return None
+    return b"\n".join(line[1:] if line.startswith(b" ") else line for line in lines)
+
+
+def json_answer(content: bytes, decode: Callable[[bytes], T]) -> T:
+    """``decode(content)`` for a 2xx answer, ``decode`` being a msgspec decoder's (of a Struct,
+    so that only a JSON object passes); a body it refuses (cut short, not JSON, not an object)
+    raises a 502 rather than being relayed as a success."""
+    try:
+        return decode(content)
+    except (msgspec.MsgspecError, UnicodeDecodeError, RecursionError) as exc:
+        raise UpstreamError(
+            f"The upstream answered with a body that is not a valid JSON answer ({exc}).",
+            code=INVALID,
+        ) from None
+
+
+def invalid_event(reason: object = None) -> UpstreamError:
+    """The error for a stream event that could not be read (raised after the events before
+    it were sent on)."""
+    detail = f" ({reason})" if reason else ""
+    return UpstreamError(
+        f"The upstream sent a stream event that could not be read{detail}.", code=INVALID
+    )
+
+
+def too_large(limit: int, what: str = "answer") -> UpstreamError:
+    """The error for an upstream answer (or one stream event) over ``limit`` bytes."""
+    return UpstreamError(
+        f"The upstream's {what} is larger than the limit of {limit} bytes "
+        "(the provider's `max_response_size`).",
+        code="upstream_response_too_large",
+    )
 
 
 def embeddings_answer(

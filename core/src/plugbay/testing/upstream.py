@@ -36,6 +36,8 @@ class Reply:
         interval: float = 0.0,
         drop: bool = False,
         hang_after: int | None = None,
+        piece: int | None = None,
+        cut_after: int | None = None,
     ) -> None:
         self.status = status
         self.headers = headers or {}
@@ -45,6 +47,8 @@ class Reply:
         self.interval = interval
         self.drop = drop
         self.hang_after = hang_after
+        self.piece = piece
+        self.cut_after = cut_after
 
     @classmethod
     def json(
@@ -106,6 +110,33 @@ class Reply:
                 "cache-control": "no-cache",
                 **(headers or {}),
             },
+        )
+
+    @classmethod
+    def drip(
+        cls,
+        body: Any,
+        *,
+        interval: float,
+        piece: int = 1,
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+        cut_after: int | None = None,
+    ) -> Reply:
+        """A whole answer (``Content-Length`` set) written ``piece`` bytes at a time,
+        ``interval`` seconds apart: each read is quick, the answer never ends in time.
+
+        ``body`` is bytes, or JSON-encoded. With ``cut_after=N`` the connection closes after
+        N bytes, short of the declared length (an answer cut in the middle).
+        """
+        data = body if isinstance(body, bytes) else _encode(body)
+        return cls(
+            status=status,
+            body=data,
+            interval=interval,
+            piece=piece,
+            cut_after=cut_after,
+            headers={"content-type": "application/json", **(headers or {})},
         )
 
     @classmethod
@@ -202,6 +233,15 @@ class ScriptedUpstream:
         """The OpenAI-style base URL (``.../v1``)."""
         return self.url + "/v1"
 
+    def wait_arrived(self, count: int, timeout: float = 5.0) -> list[RecordedRequest]:
+        """Wait until ``count`` requests have arrived, answered or not (one being held)."""
+        deadline = time.monotonic() + timeout
+        while len(self.requests) < count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"expected {count} requests, got {len(self.requests)}")
+            time.sleep(0.005)
+        return self.requests
+
     def wait_for(self, count: int, timeout: float = 5.0) -> list[RecordedRequest]:
         """Wait until ``count`` requests have arrived and been answered (or abandoned)."""
         deadline = time.monotonic() + timeout
@@ -242,6 +282,8 @@ class ScriptedUpstream:
             await asyncio.sleep(reply.delay)
         if reply.drop and reply.events is None:
             _close(http_request)
+        if reply.piece is not None:
+            return await _drip(http_request, reply)
         if reply.events is None:
             return web.Response(status=reply.status, body=reply.body, headers=reply.headers)
         response = web.StreamResponse(status=reply.status, headers=reply.headers)
@@ -318,6 +360,21 @@ def _close(http_request: web.Request) -> None:
     if transport is not None:
         transport.close()
     raise asyncio.CancelledError
+
+
+async def _drip(http_request: web.Request, reply: Reply) -> web.StreamResponse:
+    response = web.StreamResponse(status=reply.status, headers=reply.headers)
+    response.content_length = len(reply.body)
+    await response.prepare(http_request)
+    assert reply.piece is not None
+    for start in range(0, len(reply.body), reply.piece):
+        if reply.cut_after is not None and start >= reply.cut_after:
+            _close(http_request)
+        if start and reply.interval:
+            await asyncio.sleep(reply.interval)
+        await response.write(reply.body[start : start + reply.piece])
+    await response.write_eof()
+    return response
 
 
 def _event_bytes(event: Any) -> bytes:

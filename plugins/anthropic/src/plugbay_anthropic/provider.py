@@ -6,9 +6,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-import msgspec
-
-from plugbay import BaseProvider, ChatResponse, ChatStream, ProviderContext, UpstreamError
+from plugbay import BaseProvider, ChatResponse, ChatStream, ProviderContext
+from plugbay.wire import json_answer
 from plugbay_anthropic.errors import anthropic_error
 from plugbay_anthropic.request import Plan, translate
 from plugbay_anthropic.response import chat_completion
@@ -68,19 +67,15 @@ class _MessagesProvider(BaseProvider):
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
         response, plan = await self._post(request, stream=False)
-        try:
-            answer = decode_answer(response.content)
-        except msgspec.MsgspecError as exc:
-            raise UpstreamError(
-                "The upstream answered with a body that could not be read."
-            ) from exc
+        answer = json_answer(response.content, decode_answer)
         content, usage = chat_completion(answer, request, plan.json_tool)
         return ChatResponse(content, usage)
 
     async def chat_stream(self, request: ChatRequest) -> ChatStream:
         response, plan = await self._post(request, stream=True)
         stream = ChatStream(aclose=response.aclose)
-        stream.events = relay(response, StreamTranslator(request, plan.json_tool, stream))
+        translator = StreamTranslator(request, plan.json_tool, stream)
+        stream.events = relay(response, translator, self.http.max_response_size)
         return stream
 
 

@@ -23,7 +23,8 @@ import httpx
 import msgspec
 
 from plugbay import PlugbayError, UpstreamError
-from plugbay.wire import SSEBuffer, encode_event
+from plugbay.settings import DEFAULT_MAX_RESPONSE_SIZE
+from plugbay.wire import SSEBuffer, encode_event, invalid_event
 from plugbay_anthropic import wire
 from plugbay_anthropic.errors import stream_error
 from plugbay_anthropic.response import finish_reason, tool_arguments, usage, usage_json
@@ -233,7 +234,7 @@ def _event(raw: bytes) -> wire.Event | None:
     try:
         return wire.decode_event(data)
     except msgspec.MsgspecError as exc:
-        raise UpstreamError("The upstream sent a stream event that could not be read.") from exc
+        raise invalid_event(exc) from None
 
 
 def _translate(
@@ -253,25 +254,23 @@ def _translate(
     return b"".join(out), None
 
 
-async def relay(response: httpx.Response, translator: StreamTranslator) -> AsyncIterator[bytes]:
-    """The OpenAI events for ``response``'s Anthropic events, batched per network read."""
-    buffer = SSEBuffer()
-    try:
-        async for data in response.aiter_bytes():
-            out, error = _translate(buffer.feed(data), translator)
-            if out:
-                yield out
-            if error is not None:
-                raise error
-            if translator.done:
-                return
-    except httpx.TimeoutException as exc:
-        raise UpstreamError(
-            "The upstream stopped sending before the answer was complete.",
-            code="upstream_timeout",
-        ) from exc
-    except httpx.TransportError as exc:
-        raise UpstreamError("The upstream connection broke mid-stream.") from exc
+async def relay(
+    response: httpx.Response, translator: StreamTranslator, limit: int = DEFAULT_MAX_RESPONSE_SIZE
+) -> AsyncIterator[bytes]:
+    """The OpenAI events for ``response``'s Anthropic events, batched per network read.
+
+    Timeouts and a broken connection are raised by the core's upstream client as they
+    happen; ``limit`` caps one event (the provider's ``max_response_size``).
+    """
+    buffer = SSEBuffer(limit)
+    async for data in response.aiter_bytes():
+        out, error = _translate(buffer.feed(data), translator)
+        if out:
+            yield out
+        if error is not None:
+            raise error
+        if translator.done:
+            return
     out, error = _translate(buffer.flush(), translator)
     if out:
         yield out

@@ -13,6 +13,7 @@ import msgspec
 
 from plugbay import EmbeddingsRequest, EmbeddingsResponse, InvalidRequest, UpstreamError
 from plugbay.wire import embeddings_answer
+from plugbay_gemini._errors import INVALID_RESPONSE
 from plugbay_gemini._native import (
     BatchEmbedRequest,
     BatchEmbedResponse,
@@ -83,7 +84,9 @@ def _decode(decoder: Any, content: bytes) -> Any:
     try:
         return decoder(content)
     except msgspec.MsgspecError as exc:
-        raise UpstreamError("Gemini sent an embeddings answer we could not read.") from exc
+        raise UpstreamError(
+            "Gemini sent an embeddings answer we could not read.", code=INVALID_RESPONSE
+        ) from exc
 
 
 def _answer(

@@ -27,7 +27,10 @@ from plugbay import (
 )
 from plugbay_gemini._native import Status
 
-__all__ = ["response_error", "status_error"]
+__all__ = ["INVALID_RESPONSE", "response_error", "status_error"]
+
+INVALID_RESPONSE = "upstream_invalid_response"
+"""The code of an answer or event that could not be read (the core's own, too)."""
 
 _CONTEXT_LENGTH = re.compile(r"exceeds the maximum number of tokens", re.IGNORECASE)
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?)s\s*$")

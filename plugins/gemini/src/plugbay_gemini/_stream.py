@@ -19,8 +19,9 @@ import msgspec
 
 from plugbay import ChatStream, PlugbayError, UpstreamError
 from plugbay.schemas import Usage
+from plugbay.settings import DEFAULT_MAX_RESPONSE_SIZE
 from plugbay.wire import SSEBuffer
-from plugbay_gemini._errors import status_error
+from plugbay_gemini._errors import INVALID_RESPONSE, status_error
 from plugbay_gemini._native import GenerateContentResponse, decode_response
 from plugbay_gemini._response import (
     ToolCallIds,
@@ -151,10 +152,17 @@ def _data(event: bytes) -> bytes | None:
 
 
 async def relay(
-    response: httpx.Response, translator: StreamTranslator, stream: ChatStream
+    response: httpx.Response,
+    translator: StreamTranslator,
+    stream: ChatStream,
+    limit: int = DEFAULT_MAX_RESPONSE_SIZE,
 ) -> AsyncIterator[bytes]:
-    """Read Gemini's SSE answer and yield OpenAI events as they come."""
-    buffer = SSEBuffer()
+    """Read Gemini's SSE answer and yield OpenAI events as they come.
+
+    Timeouts and a broken connection are raised by the core's upstream client as they
+    happen; ``limit`` caps one event (the provider's ``max_response_size``).
+    """
+    buffer = SSEBuffer(limit)
     out: list[bytes] = []
     try:
         async for data in response.aiter_bytes():
@@ -170,12 +178,6 @@ async def relay(
         if out:  # what came before the failure reaches the client first
             yield b"".join(out)
         raise
-    except httpx.TimeoutException as exc:
-        raise UpstreamError(
-            "Gemini stopped sending before the answer was complete.", code="upstream_timeout"
-        ) from exc
-    except httpx.TransportError as exc:
-        raise UpstreamError("The connection to Gemini broke mid-stream.") from exc
     if out:
         yield b"".join(out)
 
@@ -188,8 +190,10 @@ def _translate(
         return
     try:
         decoded = decode_response(data)
-    except msgspec.DecodeError as exc:
-        raise UpstreamError("Gemini sent an event that is not valid JSON.") from exc
+    except msgspec.MsgspecError:
+        raise UpstreamError(
+            "Gemini sent an event that is not valid JSON.", code=INVALID_RESPONSE
+        ) from None
     try:
         translator.feed(decoded, out)
     finally:

@@ -29,7 +29,7 @@ from plugbay.http import UpstreamClient
 from plugbay.settings import ConfigError
 from plugbay_gemini import _embeddings
 from plugbay_gemini._auth import GoogleCredentials
-from plugbay_gemini._errors import response_error, status_error
+from plugbay_gemini._errors import INVALID_RESPONSE, response_error, status_error
 from plugbay_gemini._native import decode_response
 from plugbay_gemini._request import THOUGHT_SIGNATURE_FALLBACK, build_request
 from plugbay_gemini._response import completion
@@ -103,7 +103,9 @@ class _GoogleProvider(BaseProvider):
         try:
             answer = decode_response(response.content)
         except msgspec.MsgspecError as exc:
-            raise UpstreamError("Gemini sent an answer we could not read.") from exc
+            raise UpstreamError(
+                "Gemini sent an answer we could not read.", code=INVALID_RESPONSE
+            ) from exc
         if answer.error is not None:
             raise status_error(answer.error)
         body, usage = completion(answer, request.public_model)
@@ -114,7 +116,7 @@ class _GoogleProvider(BaseProvider):
         response = await self._post(path, self._native(request), stream=True)
         stream = ChatStream(aclose=response.aclose)
         translator = StreamTranslator(request.public_model, wants_usage=request.client_wants_usage)
-        stream.events = relay(response, translator, stream)
+        stream.events = relay(response, translator, stream, self.http.max_response_size)
         return stream
 
 

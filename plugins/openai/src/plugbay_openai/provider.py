@@ -1,4 +1,9 @@
-"""Relay to an OpenAI-compatible upstream: bytes in, bytes out, ``model`` renamed in place."""
+"""Relay to an OpenAI-compatible upstream: bytes in, bytes out, ``model`` renamed in place.
+
+Nothing is re-encoded. Each answer and each stream event is still decoded once (msgspec,
+into a Struct that skips what the gateway does not read), so a 200 that is not JSON, or a
+stream event that is not, is an error rather than a success relayed.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +26,7 @@ from plugbay import (
     UpstreamError,
 )
 from plugbay.schemas import Usage
-from plugbay.wire import SSEBuffer, replace_model
+from plugbay.wire import SSEBuffer, event_data, invalid_event, json_answer, replace_model
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
@@ -53,15 +58,29 @@ class _Chunk(msgspec.Struct):
     error: Any = None
 
 
+class _Object(msgspec.Struct):
+    """Any JSON object: what an answer must be when its members are not as expected."""
+
+
 _decode_head = msgspec.json.Decoder(_Head).decode
 _decode_chunk = msgspec.json.Decoder(_Chunk).decode
+_decode_object = msgspec.json.Decoder(_Object).decode
 
 
 def _head(content: bytes) -> _Head:
     try:
         return _decode_head(content)
-    except msgspec.MsgspecError:
+    except msgspec.ValidationError:  # a `usage` of another shape is relayed, not counted
+        json_answer(content, _decode_object)
         return _Head()
+
+
+def _chunk(data: bytes) -> _Chunk:
+    try:
+        return _decode_chunk(data)
+    except msgspec.ValidationError:
+        _decode_object(data)
+        return _Chunk()
 
 
 class OpenAIProvider(BaseProvider):
@@ -89,7 +108,7 @@ class OpenAIProvider(BaseProvider):
 
     @staticmethod
     def _relay(content: bytes, public_model: str) -> ChatResponse:
-        head = _head(content)
+        head = json_answer(content, _head)  # validated, then relayed as it came
         if head.model is not None:
             content = replace_model(content, head.model, public_model)
         return ChatResponse(content, head.usage)
@@ -112,72 +131,102 @@ class OpenAIProvider(BaseProvider):
     async def _events(
         self, response: httpx.Response, request: ChatRequest, stream: ChatStream
     ) -> AsyncIterator[bytes]:
-        """Whole events, relayed as they come; only ``model`` is rewritten, in place."""
-        public = request.public_model
-        wants_usage = request.client_wants_usage
-        upstream_model: str | None = None
-        buffer = SSEBuffer()
-        try:
-            async for data in response.aiter_bytes():
-                block = buffer.feed_block(data)
-                if not block:
-                    continue
-                if upstream_model is not None and not _notable(block):
-                    yield replace_model(block, upstream_model, public)  # the common case
-                    continue
-                out: list[bytes] = []
-                for event in block.split(b"\n\n")[:-1]:
-                    if event.startswith((b"data: [DONE]", b"data:[DONE]")):
-                        if out:
-                            yield b"".join(out)
-                        return
-                    if (
-                        upstream_model is None
-                        or b'"usage":{' in event
-                        or b'"usage": {' in event
-                        or b'"error"' in event
-                    ):
-                        chunk = _parse(event)
-                        if chunk is not None:
-                            if chunk.error is not None:
-                                raise _stream_error(chunk.error)
-                            if upstream_model is None and chunk.model:
-                                upstream_model = chunk.model
-                            if chunk.usage is not None:
-                                stream.usage = chunk.usage
-                                if not chunk.choices and not wants_usage:
-                                    continue  # we asked for it; the client did not
-                    if upstream_model is not None and upstream_model != public:
-                        event = replace_model(event, upstream_model, public)
-                    out.append(event + b"\n\n")
+        """Whole events, relayed a network read at a time; only ``model`` is rewritten."""
+        reader = _EventReader(request, stream)
+        buffer = SSEBuffer(self.http.max_response_size)
+        async for data in response.aiter_bytes():
+            block = buffer.feed_block(data)
+            if block:
+                out = reader.read(block)
                 if out:
-                    yield b"".join(out)
-        except httpx.TimeoutException as exc:
-            raise UpstreamError(
-                "The upstream stopped sending before the answer was complete.",
-                code="upstream_timeout",
-            ) from exc
-        except httpx.TransportError as exc:
-            raise UpstreamError("The upstream connection broke mid-stream.") from exc
-        for event in buffer.flush():
-            yield event + b"\n\n"
+                    yield out
+                if reader.error is not None:
+                    raise reader.error
+                if reader.done:
+                    return
+        tail = buffer.flush()  # an event the upstream did not terminate
+        if tail:
+            out = reader.read(tail[0] + b"\n\n")
+            if out:
+                yield out
+            if reader.error is not None:
+                raise reader.error
 
 
-def _notable(block: bytes) -> bool:
-    """Whether some event in ``block`` needs a closer look: the end, usage, or an error."""
-    return (
-        b"[DONE]" in block or b'"usage":{' in block or b'"usage": {' in block or b'"error"' in block
-    )
+class _EventReader:
+    """Reads blocks of whole events: checks each once, notes usage, spots the end.
+
+    What it returns is the block as it came (``model`` renamed in place), minus what is left
+    out: the events from ``[DONE]`` or a bad event on, and a usage chunk the client did not
+    ask for.
+    """
+
+    __slots__ = ("_renames", "done", "error", "public", "stream", "wants_usage")
+
+    def __init__(self, request: ChatRequest, stream: ChatStream) -> None:
+        self.public = request.public_model
+        self.wants_usage = request.client_wants_usage
+        self.stream = stream
+        self._renames: tuple[bytes, bytes, bytes, bytes] | None = None
+        self.done = False
+        self.error: PlugbayError | None = None
+
+    def read(self, block: bytes) -> bytes:
+        if block.count(b"\n\n") == 1:  # one event: a live stream, token by token
+            out = block if self._keep(block[:-2]) else b""
+        else:
+            events = block.split(b"\n\n")
+            events.pop()  # after the last terminator
+            kept: list[bytes] | None = None  # set once some event is left out
+            for index, event in enumerate(events):
+                keep = self._keep(event)
+                if self.done or self.error is not None:
+                    kept = events[:index] if kept is None else kept
+                    break
+                if not keep:
+                    kept = events[:index] if kept is None else kept
+                elif kept is not None:
+                    kept.append(event)
+            out = block if kept is None else b"".join(event + b"\n\n" for event in kept)
+        renames = self._renames
+        if renames is not None and out:
+            out = out.replace(renames[0], renames[1]).replace(renames[2], renames[3])
+        return out
+
+    def _keep(self, event: bytes) -> bool:
+        """Whether to send ``event`` on; notes the end, an error, the model and the usage."""
+        if event.startswith(b"data: ") and b"\n" not in event:
+            data: bytes | None = event[6:]
+        else:
+            data = event_data(event)
+            if data is None:  # a comment: sent on, as OpenAI's SDK ignores them
+                return True
+        if data == b"[DONE]":
+            self.done = True
+            return False
+        try:
+            chunk = _chunk(data)
+        except (msgspec.MsgspecError, UnicodeDecodeError, RecursionError) as exc:
+            self.error = invalid_event(exc)
+            return False
+        if chunk.error is not None:
+            self.error = _stream_error(chunk.error)
+            return False
+        if self._renames is None and chunk.model:
+            self._renames = _renames(chunk.model, self.public)
+        if chunk.usage is not None:
+            self.stream.usage = chunk.usage
+            if not chunk.choices and not self.wants_usage:
+                return False  # we asked for it; the client did not
+        return True
 
 
-def _parse(event: bytes) -> _Chunk | None:
-    for line in event.split(b"\n"):
-        if line.startswith(b"data:"):
-            try:
-                return _decode_chunk(line[5:])
-            except msgspec.MsgspecError:
-                return None
-    return None
+def _renames(upstream: str, public: str) -> tuple[bytes, bytes, bytes, bytes] | None:
+    """The replacements :func:`~plugbay.wire.replace_model` makes, computed once a stream."""
+    if upstream == public:
+        return None
+    up, pub = msgspec.json.encode(upstream), msgspec.json.encode(public)
+    return b'"model":' + up, b'"model":' + pub, b'"model": ' + up, b'"model": ' + pub
 
 
 def _stream_error(error: Any) -> PlugbayError:
