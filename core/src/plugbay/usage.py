@@ -3,7 +3,9 @@
 Every finished request becomes one row. Rows wait in memory and are written every second, or
 as soon as :data:`BATCH` are waiting, in one transaction that also adds their cost to each
 key's spend (so budgets are enforced against what was recorded). A failed write keeps the
-rows for the next attempt; shutdown writes everything that is left.
+rows for the next attempt; shutdown writes everything that is left. After each write, the
+registered objects with ``usage_recorded`` (the rate limiter's budgets) learn which requests
+are now in the registry and each key's spend there.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import logging
 import time
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
+
+from plugbay.types import RecordedUsage
 
 if TYPE_CHECKING:
     from plugbay.gateway import Gateway
@@ -96,19 +100,25 @@ class UsageRecorder:
             while self._rows:
                 rows, self._rows = self._rows[: BATCH * 4], self._rows[BATCH * 4 :]
                 try:
-                    await self._write(rows)
+                    spent = await self._write(rows)
                 except BaseException:
                     self._rows[:0] = rows  # keep them for the next attempt
                     raise
+                if self.gateway.spend_watchers:  # the rows are in: never written twice
+                    requests = tuple((row[1], row[3]) for row in rows if row[3] is not None)
+                    await self.gateway.usage_recorded(RecordedUsage(requests=requests, spend=spent))
             self._warned = False
 
-    async def _write(self, rows: list[tuple[Any, ...]]) -> None:
+    async def _write(self, rows: list[tuple[Any, ...]]) -> dict[str, float]:
+        """Insert ``rows`` and grow each key's spend; return the spends written (key id → USD)
+        when something accounts spend in flight (the limiters' budgets), else nothing."""
         spend: defaultdict[str, float] = defaultdict(float)
         for row in rows:
             key_id, cost = row[3], row[-1]
             if key_id is not None and cost:
                 spend[key_id] += cost
         store = self.gateway.store
+        spent: dict[str, float] = {}
         async with store.transaction() as db:
             await db.executemany(_INSERT, rows)
             if spend:
@@ -117,6 +127,15 @@ class UsageRecorder:
                     "UPDATE keys SET spend = spend + ?, changed_at = ? WHERE id = ?",
                     [(amount, now, key_id) for key_id, amount in spend.items()],
                 )
+                if self.gateway.spend_watchers:
+                    ids = list(spend)
+                    for start in range(0, len(ids), 500):
+                        chunk = ids[start : start + 500]
+                        marks = ",".join("?" * len(chunk))
+                        sql = f"SELECT id, spend FROM keys WHERE id IN ({marks})"
+                        async with db.execute(sql, chunk) as cursor:
+                            spent.update((row[0], row[1]) for row in await cursor.fetchall())
+        return spent
 
     async def stop(self) -> None:
         if self._task is not None:
