@@ -313,8 +313,8 @@ class RecordedUsage(msgspec.Struct, frozen=True, kw_only=True):
     Given to the optional ``usage_recorded(gateway, batch)`` method of registered objects.
     """
 
-    requests: tuple[tuple[str, str], ...]
-    """``(request_id, key_id)`` of every written record that names a key."""
+    requests: tuple[tuple[str, str | None], ...]
+    """``(request_id, key_id)`` of every record written."""
     spend: Mapping[str, float]
     """Key id → the key's ``spend`` in the registry just after the write, for every key of
     the batch that the registry holds (keys of other authenticators are absent)."""

@@ -105,7 +105,7 @@ class UsageRecorder:
                     self._rows[:0] = rows  # keep them for the next attempt
                     raise
                 if self.gateway.spend_watchers:  # the rows are in: never written twice
-                    requests = tuple((row[1], row[3]) for row in rows if row[3] is not None)
+                    requests = tuple((row[1], row[3]) for row in rows)
                     await self.gateway.usage_recorded(RecordedUsage(requests=requests, spend=spent))
             self._warned = False
 

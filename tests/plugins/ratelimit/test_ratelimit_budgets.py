@@ -253,3 +253,45 @@ def test_budget_and_max_parallel_share_one_lease(budget_gateway):
     assert chat(gw, max_tokens=5).status_code == 200
     assert chat(gw, max_tokens=5).status_code == 200
     assert_budget_refusal(chat(gw, max_tokens=1), final=True)
+
+
+@pytest.mark.anyio
+async def test_settled_costs_leave_the_pending_list_once_recorded():
+    """Every receipt is consumed by the usage write of its request, key or no key."""
+    import msgspec
+
+    from plugbay import ChatRequest, RequestContext
+    from plugbay.pricing import Price
+    from plugbay.schemas import ChatCompletionParams, Usage
+    from plugbay.types import RecordedUsage
+    from plugbay_ratelimit.config import load_config
+    from plugbay_ratelimit.limiter import SlidingWindowLimiter
+    from plugbay_ratelimit.stores import MemoryStore
+
+    class Prices:
+        def price_of(self, model: str) -> Price:
+            return Price(input=0.0, output=100.0)
+
+    limiter = SlidingWindowLimiter(load_config({}, None), MemoryStore(256))
+    await limiter.start(Prices())
+    body = {"model": "m", "messages": HELLO, "max_tokens": 5}
+    params = msgspec.convert(body, ChatCompletionParams)
+    ids = []
+    for index, key_id in enumerate(["registry-key", None, "elsewhere"]):
+        ctx = RequestContext(f"req_{index}", "chat")
+        ctx.principal = Principal(key_id=key_id, max_budget=1.0)
+        ctx.model = "m"
+        ctx.request = ChatRequest(
+            params=params, body=body, raw=b"", public_model="m", upstream_model="m"
+        )
+        await limiter.acquire(ctx)
+        ctx.usage, ctx.cost_usd = Usage(10, 5, 15), 5 * TOKEN
+        await limiter.release(ctx)
+        assert ctx.spend_settled
+        ids.append((ctx.request_id, key_id))
+    assert len(limiter._unrecorded) == 3
+    await limiter.usage_recorded(
+        None, RecordedUsage(requests=tuple(ids), spend={"registry-key": 1})
+    )
+    assert limiter._unrecorded == {}
+    await limiter.aclose()

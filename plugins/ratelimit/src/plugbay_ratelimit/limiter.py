@@ -113,7 +113,7 @@ class SlidingWindowLimiter:
         self._gateway: Gateway | None = None
         self._outputs: dict[tuple[str, str], int] = {}
         self._key_scopes: dict[str, Scope] = {}  # keys with a budget, seen by this worker
-        self._unrecorded: dict[str, list[tuple[str, Any]]] = {}  # request id -> receipts
+        self._unrecorded: dict[str, list[tuple[str | None, Any]]] = {}  # request id -> receipts
 
     async def start(self, gateway: Gateway) -> None:
         self._gateway = gateway
@@ -283,7 +283,7 @@ class SlidingWindowLimiter:
         receipt = await self.store.settle(admitted.plan.scopes, admitted.bucket, delta, lease, cost)
         if receipt is not None:
             principal = ctx.principal
-            key_id = (principal.key_id if principal is not None else None) or ""
+            key_id = principal.key_id if principal is not None else None
             self._unrecorded.setdefault(ctx.request_id, []).append((key_id, receipt))
 
 
