@@ -80,6 +80,25 @@ async def test_settling_twice_changes_nothing(redis_url):
 
 
 @pytest.mark.anyio
+async def test_recording_before_a_lost_settlement_arrives(redis_url):
+    store = store_for(redis_url)
+    await store.start()
+    key = scope("key:late", parallel=1)
+    first = await store.charge([key], 0, money(8, slot=True))
+    # its settling timed out (to be sent again); the usage was written meanwhile
+    await store.recorded([], [("key:late", first.lease, 3)], [])  # kept: 3 spent
+    assert (await store.charge([key], 0, money(8, slot=True))).refused == (
+        "key:late",
+        "budget",
+        10,
+        3,
+    )
+    await store.settle([key], first.bucket, 0, first.lease, 3)  # the retry: no effect now
+    assert (await store.charge([key], 0, money(7, slot=True))).admitted
+    await store.aclose()
+
+
+@pytest.mark.anyio
 async def test_a_holder_that_stops_renewing_loses_its_leases(redis_url):
     dying = store_for(redis_url, lease_ttl=0.6)
     other = store_for(redis_url, lease_ttl=0.6)

@@ -213,6 +213,12 @@ class FileStore:
                 table.init_header()
             self._claim(fd, table)
         except BaseException:
+            if self.table is not None:
+                self.table.q.release()
+                self.table = None
+            if self._map is not None:
+                self._map.close()
+                self._map = None
             os.close(fd)
             raise
         finally:
@@ -231,10 +237,10 @@ class FileStore:
                 reclaimed = ledger.claim(holder, pid, int(time.time() * 1000))
                 if dead:
                     log.warning(
-                        "%s: gave back %d slots and reservations of pid %d, which died",
+                        "%s: pid %d died holding %d slots and reservations; given back",
                         self.path,
-                        reclaimed,
                         dead,
+                        reclaimed,
                     )
                 return
         raise RuntimeError(
@@ -281,10 +287,10 @@ class FileStore:
                     _unlock(fd, holder)
                     reclaimed += count
                     log.warning(
-                        "%s: gave back %d slots and reservations of pid %d, which died",
+                        "%s: pid %d died holding %d slots and reservations; given back",
                         self.path,
-                        count,
                         dead,
+                        count,
                     )
         return reclaimed
 

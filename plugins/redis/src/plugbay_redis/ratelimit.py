@@ -210,7 +210,7 @@ class RedisLimitStore:
         if lease is None:
             return None
         if cost > 0:
-            return (scopes[0].name, lease)
+            return (scopes[0].name, lease, cost)
         self._held(scopes[0].name, -1)
         return None
 
@@ -220,20 +220,22 @@ class RedisLimitStore:
         kept: Sequence[Any],
         baselines: Sequence[tuple[Scope, int]],
     ) -> None:
-        by_key: dict[str, tuple[list[str], list[str], int]] = {}
+        by_key: dict[str, tuple[list[Any], list[Any], int]] = {}
         for scope, spend in baselines:
             by_key[scope.name] = ([], [], spend)
         for items, kept_money in ((receipts, False), (kept, True)):
-            for name, lease in items:
+            for name, lease, cost in items:
                 done, keep, _ = by_key.setdefault(name, ([], [], -1))
-                (keep if kept_money else done).append(lease)
+                (keep if kept_money else done).append((lease, cost))
         if not by_key:
             return
         names = list(by_key)
         args: list[Any] = [self.holder, self.ttl_ms]
         for name in names:
             done, keep, spend = by_key[name]
-            args += (spend, len(done), len(keep), *done, *keep)
+            args += (spend, len(done), len(keep))
+            for lease, cost in (*done, *keep):
+                args += (lease, cost)
         try:
             async with asyncio.timeout(self.config.timeout * 2):
                 await self._recorded(keys=self._pairs(names), args=args)

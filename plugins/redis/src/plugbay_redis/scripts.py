@@ -13,8 +13,9 @@ A scope's hash ``{prefix}:rl2:<scope>`` holds
 ``{prefix}:rl2l:<scope>`` holds the leases: ``<holder>.<n>`` = ``r,<slot>,<nanos>`` for a
 request in flight, ``u,<nanos>`` for its cost until recorded. Every change to a lease goes
 through its field, so settling twice (a retry after a timeout) changes nothing the second
-time. A holder whose ``x`` has passed is dead: the next charge deletes its fields and leases.
-Money is in USD nanos.
+time, and recording a request whose settling has not arrived yet settles it. A holder whose
+``x`` has passed is dead: the next charge deletes its fields and leases. Money is in USD
+nanos.
 """
 
 from __future__ import annotations
@@ -239,12 +240,20 @@ for i = 1, #KEYS, 2 do
   local base, done, kept = tonumber(ARGV[at]), tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2])
   at = at + 3
   for j = 1, done + kept do
-    local lease = ARGV[at]
-    at = at + 1
-    local amount = string.match(redis.call('HGET', leases, lease) or '', '^u,(%d+)$')
+    local lease, cost = ARGV[at], tonumber(ARGV[at + 1])
+    at = at + 2
+    local value = redis.call('HGET', leases, lease) or ''
+    local amount = string.match(value, '^u,(%d+)$')
+    local slot, reserved = string.match(value, '^r,(%d+),(%d+)$')
+    if amount then
+      clamp(key, 'u:' .. me, -tonumber(amount))
+    elseif slot then  -- its settling has not arrived (a retry is on its way): do it here
+      if tonumber(slot) > 0 then clamp(key, 'p:' .. me, -tonumber(slot)) end
+      if tonumber(reserved) > 0 then clamp(key, 'm:' .. me, -tonumber(reserved)) end
+      amount = cost
+    end
     if amount then
       redis.call('HDEL', leases, lease)
-      clamp(key, 'u:' .. me, -tonumber(amount))
       if j > done then redis.call('HINCRBY', key, 'k:' .. me, amount) end
     end
   end
