@@ -23,6 +23,7 @@ from plugbay import ChatRequest, Principal, RequestContext
 from plugbay.pricing import Price
 from plugbay.schemas import ChatCompletionParams, Usage
 from plugbay.settings import Settings
+from plugbay.types import RecordedUsage
 from plugbay_cache.cache import ResponseCache
 from plugbay_cache.config import CacheConfig
 from plugbay_cache.key import cache_key
@@ -92,15 +93,21 @@ async def limiter_row(name: str, store: LimitStore, n: int) -> None:
     await limiter.start(Prices())  # type: ignore[arg-type]
     req = request()
 
+    written = RecordedUsage(requests=(("req_1", "k2"),) * 500, spend={})
+    done = 0
+
+    async def step(principal: Principal) -> None:
+        nonlocal done
+        ctx = context(req, principal)
+        await limiter.acquire(ctx)
+        ctx.usage, ctx.first_chunk_at, ctx.cost_usd = Usage(30, 20, 50), 1.0, 0.000275
+        await limiter.release(ctx)
+        done += 1
+        if done % 500 == 0:  # the usage writer reports every 500 records (or every second)
+            await limiter.usage_recorded(Prices(), written)  # type: ignore[arg-type]
+
     for principal, label in ((PRINCIPAL, ""), (BUDGETED, " + budget")):
-
-        async def step(principal: Principal = principal) -> None:
-            ctx = context(req, principal)
-            await limiter.acquire(ctx)
-            ctx.usage, ctx.first_chunk_at, ctx.cost_usd = Usage(30, 20, 50), 1.0, 0.000275
-            await limiter.release(ctx)
-
-        await measure(f"ratelimit acquire+release{label}, {name}", step, n)
+        await measure(f"ratelimit acquire+release{label}, {name}", lambda p=principal: step(p), n)
     await store.aclose()
 
 

@@ -14,6 +14,7 @@ the records and frees its entry -- its slots and money are usable again at once.
 
 from __future__ import annotations
 
+import array
 from collections.abc import Sequence
 
 from plugbay_ratelimit.layout import (
@@ -28,6 +29,8 @@ from plugbay_ratelimit.layout import (
 )
 
 __all__ = ["Ledger", "Receipt"]
+
+_EMPTY = memoryview(array.array("q", bytes(LEASE * 8)))
 
 Receipt = tuple[int, int, int]
 """What :meth:`Ledger.close` returns for a cost it counts as unrecorded: (lease, record,
@@ -101,8 +104,7 @@ class Ledger:
                 q[off + RESERVED] = max(0, q[off + RESERVED] - amount)
             else:
                 q[off + UNRECORDED] = max(0, q[off + UNRECORDED] - amount)
-        for k in range(LEASE):
-            q[entry + k] = 0
+        q[entry : entry + LEASE] = _EMPTY
 
     # --- this holder's leases ------------------------------------------------------------------
 
@@ -159,7 +161,6 @@ class Ledger:
             if q[off] == q[spend + 2] and q[off + 1] == q[spend + 3]:
                 q[off + UNRECORDED] = max(0, q[off + UNRECORDED] - take)
             if q[spend + 5] <= 0:
-                for k in range(LEASE):
-                    q[spend + k] = 0
+                q[spend : spend + LEASE] = _EMPTY
                 self._free.append(spend)
                 self._spend.pop(off, None)
