@@ -1,8 +1,9 @@
 """Per-decision cost of the policy plugins, in process (no HTTP): ``python bench/policies.py``.
 
 Rows: a rate-limit acquire + release on each store (three scopes: key, model, key on model,
-with a token estimate), the cache's key and a hit on each store. ``--redis URL`` adds the
-Redis stores (one round trip each). The gateway's HTTP benchmark measures the same
+with a token estimate and a ``max_parallel`` slot; "+ budget" also reserves the worst-case
+cost against a ``max_budget``), the cache's key and a hit on each store. ``--redis URL`` adds
+the Redis stores (one round trip each). The gateway's HTTP benchmark measures the same
 policies end to end.
 """
 
@@ -19,8 +20,10 @@ from pathlib import Path
 import msgspec
 
 from plugbay import ChatRequest, Principal, RequestContext
+from plugbay.pricing import Price
 from plugbay.schemas import ChatCompletionParams, Usage
 from plugbay.settings import Settings
+from plugbay.types import RecordedUsage
 from plugbay_cache.cache import ResponseCache
 from plugbay_cache.config import CacheConfig
 from plugbay_cache.key import cache_key
@@ -50,9 +53,22 @@ def request() -> ChatRequest:
     )
 
 
-def context(req: ChatRequest) -> RequestContext:
+PRINCIPAL = Principal(key_id="k1", rpm=10**9, tpm=10**12, max_parallel=10**6)
+BUDGETED = Principal(key_id="k2", rpm=10**9, tpm=10**12, max_parallel=10**6, max_budget=1e9)
+
+
+class Prices:
+    """The one thing the limiter asks the gateway: a model's price."""
+
+    price = Price(input=2.5, output=10.0)
+
+    def price_of(self, model: str) -> Price:
+        return self.price
+
+
+def context(req: ChatRequest, principal: Principal = PRINCIPAL) -> RequestContext:
     ctx = RequestContext("req_1", "chat")
-    ctx.principal = Principal(key_id="k1", rpm=10**9, tpm=10**12, max_parallel=10**6)
+    ctx.principal = principal
     ctx.model, ctx.provider, ctx.request = "gpt-x", "up", req
     return ctx
 
@@ -74,16 +90,24 @@ async def limiter_row(name: str, store: LimitStore, n: int) -> None:
         {"models": {"gpt-x": {"rpm": 10**9, "tpm": 10**12, "key_rpm": 10**9}}}, None
     )
     limiter = SlidingWindowLimiter(config, store)
-    await store.start()
+    await limiter.start(Prices())  # type: ignore[arg-type]
     req = request()
 
-    async def step() -> None:
-        ctx = context(req)
-        await limiter.acquire(ctx)
-        ctx.usage, ctx.first_chunk_at = Usage(30, 20, 50), 1.0
-        await limiter.release(ctx)
+    written = RecordedUsage(requests=(("req_1", "k2"),) * 500, spend={})
+    done = 0
 
-    await measure(f"ratelimit acquire+release, {name}", step, n)
+    async def step(principal: Principal) -> None:
+        nonlocal done
+        ctx = context(req, principal)
+        await limiter.acquire(ctx)
+        ctx.usage, ctx.first_chunk_at, ctx.cost_usd = Usage(30, 20, 50), 1.0, 0.000275
+        await limiter.release(ctx)
+        done += 1
+        if done % 500 == 0:  # the usage writer reports every 500 records (or every second)
+            await limiter.usage_recorded(Prices(), written)  # type: ignore[arg-type]
+
+    for principal, label in ((PRINCIPAL, ""), (BUDGETED, " + budget")):
+        await measure(f"ratelimit acquire+release{label}, {name}", lambda p=principal: step(p), n)
     await store.aclose()
 
 

@@ -221,6 +221,13 @@ def policy_rows(
     gateway, _ = start_gateway(work, port, up_port, extra=RATELIMIT, disabled="cache,redis")
     try:
         found.append(("ratelimit only (3 scopes, tokens)", wrk(url, BODY, 16, seconds, work)))
+        admin = {"authorization": f"Bearer {MASTER}"}
+        spec = {"name": "budgeted", "max_budget": 1e6, "max_parallel": 10_000}
+        created = httpx.post(f"http://127.0.0.1:{port}/admin/keys", json=spec, headers=admin)
+        key = {"Authorization": f"Bearer {created.json()['key']}"}
+        found.append(
+            ("keys + ratelimit, budget + max_parallel", wrk(url, BODY, 16, seconds, work, key))
+        )
     finally:
         stop(gateway)
     gateway, _ = start_gateway(work, port, up_port, disabled="ratelimit,redis")

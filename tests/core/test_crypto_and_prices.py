@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from plugbay.crypto import SecretBox, SecretKeyMissing
-from plugbay.pricing import Price, cost, default_price
+from plugbay.pricing import Price, cost, default_output_limit, default_price
 from plugbay.schemas import PromptTokensDetails, Usage
 
 
@@ -57,3 +57,18 @@ def test_unknown_price_or_usage_costs_null_never_zero():
     assert cost(usage, None) is None
     assert cost(None, Price(input=1, output=1)) is None
     assert cost(usage, Price(input=1.0)) is None
+
+
+@pytest.mark.parametrize(
+    ("model", "limit"),
+    [
+        ("gpt-4o", 16_384),
+        ("gpt-4o-2024-08-06", 16_384),
+        ("openai/gpt-4.1-mini", 32_768),
+        ("claude-sonnet-4-20250514", 64_000),
+        ("text-embedding-3-small", 0),
+        ("my-finetune", None),
+    ],
+)
+def test_shipped_output_limits_match_like_prices(model, limit):
+    assert default_output_limit(model) == limit

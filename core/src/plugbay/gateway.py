@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from plugbay.protocols import Cache, Provider, RateLimiter
     from plugbay.registry import ProviderRecord
     from plugbay.settings import Settings
-    from plugbay.types import RequestContext
+    from plugbay.types import RecordedUsage, RequestContext
 
 __all__ = ["Gateway", "Route"]
 
@@ -102,6 +102,9 @@ class Gateway:
             *caches[:1],
         )
         self._watchers = tuple(c for c in self._components if hasattr(c, "registry_changed"))
+        watchers = {id(c): c for c in self._components if hasattr(c, "usage_recorded")}
+        self.spend_watchers = tuple(watchers.values())
+        """Registered objects told about every usage batch written (``usage_recorded``)."""
         self.usage = UsageRecorder(self)
 
     # --- configuration -------------------------------------------------------------------------
@@ -348,6 +351,14 @@ class Gateway:
         except RegistryBusy as exc:
             log.warning("usage records not written before a report: %s", exc.message)
 
+    async def usage_recorded(self, batch: RecordedUsage) -> None:
+        """Tell the objects that account spend in flight that ``batch`` is in the registry."""
+        for obj in self.spend_watchers:
+            try:
+                await obj.usage_recorded(self, batch)
+            except Exception:
+                log.exception("%r.usage_recorded failed", obj)
+
     def _resolved_settings(self, record: ProviderRecord) -> tuple[ProviderSettings, Any]:
         """The settings with the api key filled in, and the adapter's options."""
         if record.source == "config":
@@ -399,6 +410,14 @@ class Gateway:
 
     async def finish(self, ctx: RequestContext) -> None:
         """Settle the rate limiters, record usage, tell the request-finished listeners."""
+        usage = ctx.usage
+        model = ctx.model
+        cost = None
+        if usage is not None and model is not None and ctx.cache_status != "hit":
+            cost = _cost(usage, self.prices.get(model))
+        elif ctx.cache_status == "hit":
+            cost = 0.0
+        ctx.cost_usd = cost  # limiters settle budgets to it
         if self.rate_limiters and ctx.extra.get("plugbay.admitted"):
             for limiter in self.rate_limiters:
                 try:
@@ -408,13 +427,6 @@ class Gateway:
         now = time.perf_counter()
         first = ctx.first_chunk_at
         principal = ctx.principal
-        usage = ctx.usage
-        model = ctx.model
-        cost = None
-        if usage is not None and model is not None and ctx.cache_status != "hit":
-            cost = _cost(usage, self.prices.get(model))
-        elif ctx.cache_status == "hit":
-            cost = 0.0
         event = FinishedRequest(
             request_id=ctx.request_id,
             endpoint=ctx.endpoint,
@@ -433,7 +445,7 @@ class Gateway:
             cost_usd=cost,
         )
         self.usage.record(event, bool(ctx.extra.get("plugbay.usage_estimated")))
-        if cost and principal is not None:
+        if cost and principal is not None and not ctx.spend_settled:
             principal.spend += cost  # budgets see it now; the registry catches up within 1 s
         for listener in self.listeners:
             try:

@@ -4,18 +4,31 @@ Where a model's price comes from, first match wins: an admin API override, the m
 ``price`` in the config file, the shipped table below (by upstream model name, also with a
 trailing date such as ``-2024-08-06`` removed). No price means the cost is recorded as null —
 never 0, never NaN.
+
+:data:`DEFAULT_OUTPUT_LIMITS` holds the most completion tokens well-known models produce for
+one request (reasoning included), found the same way: budgets reserve that much for a request
+that sets no ``max_tokens``.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import msgspec
 
 from plugbay.schemas import Usage
 
-__all__ = ["DEFAULT_PRICES", "Price", "cost", "default_price"]
+_T = TypeVar("_T")
+
+__all__ = [
+    "DEFAULT_OUTPUT_LIMITS",
+    "DEFAULT_PRICES",
+    "Price",
+    "cost",
+    "default_output_limit",
+    "default_price",
+]
 
 
 USD = Annotated[float, msgspec.Meta(ge=0, le=1e9)]
@@ -85,16 +98,72 @@ DEFAULT_PRICES: dict[str, Price] = {
     "grok-3-mini": _p(0.30, 0.50, 0.075),
 }
 
+# Output limits (completion tokens per request, reasoning included) as published by vendors;
+# where a beta raises the limit (Claude 3.7 Sonnet: 128k), the higher figure.
+DEFAULT_OUTPUT_LIMITS: dict[str, int] = {
+    # OpenAI
+    "gpt-4o": 16_384,
+    "gpt-4o-mini": 16_384,
+    "gpt-4.1": 32_768,
+    "gpt-4.1-mini": 32_768,
+    "gpt-4.1-nano": 32_768,
+    "gpt-5": 128_000,
+    "gpt-5-mini": 128_000,
+    "gpt-5-nano": 128_000,
+    "o1": 100_000,
+    "o3": 100_000,
+    "o3-mini": 100_000,
+    "o4-mini": 100_000,
+    "gpt-3.5-turbo": 4_096,
+    "text-embedding-3-small": 0,
+    "text-embedding-3-large": 0,
+    "text-embedding-ada-002": 0,
+    # Anthropic
+    "claude-3-5-haiku": 8_192,
+    "claude-3-5-sonnet": 8_192,
+    "claude-3-7-sonnet": 128_000,
+    "claude-sonnet-4": 64_000,
+    "claude-sonnet-4-5": 64_000,
+    "claude-haiku-4-5": 64_000,
+    "claude-opus-4": 32_000,
+    "claude-opus-4-1": 32_000,
+    "claude-3-haiku": 4_096,
+    "claude-3-opus": 4_096,
+    # Google
+    "gemini-2.5-pro": 65_536,
+    "gemini-2.5-flash": 65_536,
+    "gemini-2.5-flash-lite": 65_536,
+    "gemini-2.0-flash": 8_192,
+    "gemini-2.0-flash-lite": 8_192,
+    "gemini-1.5-pro": 8_192,
+    "gemini-1.5-flash": 8_192,
+    "text-embedding-004": 0,
+    # Others served through OpenAI-compatible APIs
+    "deepseek-chat": 8_192,
+    "deepseek-reasoner": 65_536,
+    "grok-3": 131_072,
+    "grok-3-mini": 131_072,
+}
+
 _DATE_SUFFIX = re.compile(r"(-\d{4}-\d{2}-\d{2}|-\d{8}|@\d{8}|-latest)$")
+
+
+def _shipped(table: dict[str, _T], model: str) -> _T | None:
+    name = model.rsplit("/", 1)[-1].lower()
+    found = table.get(name)
+    if found is None:
+        found = table.get(_DATE_SUFFIX.sub("", name))
+    return found
 
 
 def default_price(model: str) -> Price | None:
     """The shipped price of ``model`` (also without a vendor prefix or a date suffix)."""
-    name = model.rsplit("/", 1)[-1].lower()
-    price = DEFAULT_PRICES.get(name)
-    if price is None:
-        price = DEFAULT_PRICES.get(_DATE_SUFFIX.sub("", name))
-    return price
+    return _shipped(DEFAULT_PRICES, model)
+
+
+def default_output_limit(model: str) -> int | None:
+    """The shipped output limit of ``model`` (matched like :func:`default_price`)."""
+    return _shipped(DEFAULT_OUTPUT_LIMITS, model)
 
 
 def cost(usage: Usage | None, price: Price | None) -> float | None:

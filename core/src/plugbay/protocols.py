@@ -5,9 +5,12 @@ path calls, directly. Every method here is ``async``.
 
 Authenticators, rate limiters and caches may also define ``async def start(self, gateway)``,
 awaited once per worker before the registry is first read, ``async def
-registry_changed(self, gateway)``, awaited whenever the registry changed (in any process), and
-``async def aclose(self)``, awaited at shutdown. Providers are built from the registry and
-closed with ``aclose`` when their entry changes or the gateway stops.
+registry_changed(self, gateway)``, awaited whenever the registry changed (in any process),
+``async def usage_recorded(self, gateway, batch)``, awaited after each batch of this worker's
+usage records was written (a :class:`~plugbay.types.RecordedUsage`: which requests, and each
+key's spend in the registry now), and ``async def aclose(self)``, awaited at shutdown.
+Providers are built from the registry and closed with ``aclose`` when their entry changes or
+the gateway stops.
 """
 
 from __future__ import annotations
@@ -71,7 +74,10 @@ class RateLimiter(Protocol):
 
     ``acquire`` raises :class:`~plugbay.RateLimited` to refuse and may add response
     headers to ``ctx.response_headers``. ``release`` is called exactly once for every
-    request ``acquire`` admitted, when it finished (``ctx.usage`` then holds real usage).
+    request ``acquire`` admitted, when it finished (``ctx.usage`` then holds real usage and
+    ``ctx.cost_usd`` its cost). A limiter that accounts the cost against the key's budget
+    itself sets ``ctx.spend_settled = True`` in ``release``; otherwise the core adds the cost
+    to ``ctx.principal.spend`` (this worker's view until the registry's spend catches up).
     """
 
     async def acquire(self, ctx: RequestContext) -> None: ...

@@ -18,6 +18,7 @@ __all__ = [
     "EmbeddingsResponse",
     "FinishedRequest",
     "Principal",
+    "RecordedUsage",
     "RequestContext",
 ]
 
@@ -231,10 +232,15 @@ class RequestContext:
         set before rate limiters are asked; ``None`` until then.
     :ivar response_headers: headers of the answer (``x-request-id``; policies add theirs).
     :ivar extra: free space for plugins, namespaced by plugin name.
+    :ivar cost_usd: the request's cost at the model's price, set when it finished (before the
+        rate limiters settle); ``None`` when the price or the usage is unknown.
+    :ivar spend_settled: set by a rate limiter that accounts this request's cost against the
+        key's budget itself; the core then leaves ``principal.spend`` alone.
     """
 
     __slots__ = (
         "cache_status",
+        "cost_usd",
         "endpoint",
         "error_code",
         "estimated_tokens",
@@ -247,6 +253,7 @@ class RequestContext:
         "request",
         "request_id",
         "response_headers",
+        "spend_settled",
         "started",
         "started_at",
         "status",
@@ -273,6 +280,8 @@ class RequestContext:
         self.status = 200
         self.error_code: str | None = None
         self.cache_status: str | None = None
+        self.cost_usd: float | None = None
+        self.spend_settled = False
         self.response_headers: dict[str, str] = {"x-request-id": request_id}
         self.extra: dict[str, Any] = {}
 
@@ -296,3 +305,16 @@ class FinishedRequest(msgspec.Struct, frozen=True, kw_only=True):
     usage: Usage | None
     cost_usd: float | None = None
     """USD at the model's price; ``None`` when the price or the usage is unknown."""
+
+
+class RecordedUsage(msgspec.Struct, frozen=True, kw_only=True):
+    """A batch of usage records that was just written to the registry (one transaction).
+
+    Given to the optional ``usage_recorded(gateway, batch)`` method of registered objects.
+    """
+
+    requests: tuple[tuple[str, str | None], ...]
+    """``(request_id, key_id)`` of every record written."""
+    spend: Mapping[str, float]
+    """Key id → the key's ``spend`` in the registry just after the write, for every key of
+    the batch that the registry holds (keys of other authenticators are absent)."""

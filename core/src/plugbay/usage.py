@@ -5,7 +5,8 @@ as soon as :data:`BATCH` are waiting, in one transaction that also adds their co
 key's spend (so budgets are enforced against what was recorded). A failed write (the registry
 busy beyond its bound, see :mod:`plugbay.registry.writer`) keeps the rows for the next
 attempt, and a cancelled caller never cancels a write under way; shutdown writes everything
-that is left.
+that is left. After each write, the registered objects with ``usage_recorded`` (the rate
+limiter's budgets) learn which requests are now in the registry and each key's spend there.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from plugbay.registry import RegistryBusy
 from plugbay.registry import usage as usage_rows
+from plugbay.types import RecordedUsage
 
 if TYPE_CHECKING:
     from plugbay.gateway import Gateway
@@ -41,7 +43,7 @@ class UsageRecorder:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
-        self._writing: set[asyncio.Task[None]] = set()
+        self._writing: set[asyncio.Task[dict[str, float]]] = set()
         self._stopping = False
         self._warned = False
 
@@ -107,21 +109,30 @@ class UsageRecorder:
                 write = asyncio.create_task(self._write(rows))
                 self._writing.add(write)
                 write.add_done_callback(partial(self._settle, rows))
-                await asyncio.shield(write)  # cancelled, the caller leaves the write going
+                spent = await asyncio.shield(write)  # cancelled, the caller leaves it going
+                if self.gateway.spend_watchers:  # the rows are in: never written twice
+                    requests = tuple((row[1], row[3]) for row in rows)
+                    await self.gateway.usage_recorded(RecordedUsage(requests=requests, spend=spent))
             self._warned = False
 
-    def _settle(self, rows: list[tuple[Any, ...]], write: asyncio.Task[None]) -> None:
+    def _settle(self, rows: list[tuple[Any, ...]], write: asyncio.Task[dict[str, float]]) -> None:
         self._writing.discard(write)
         if write.cancelled() or write.exception() is not None:
             self._rows[:0] = rows  # keep them for the next attempt
 
-    async def _write(self, rows: list[tuple[Any, ...]]) -> None:
+    async def _write(self, rows: list[tuple[Any, ...]]) -> dict[str, float]:
+        """Insert ``rows`` and grow each key's spend; return the spends written (key id → USD)
+        when something accounts spend in flight (the limiters' budgets), else nothing."""
         spend: defaultdict[str, float] = defaultdict(float)
         for row in rows:
             key_id, cost = row[3], row[-1]
             if key_id is not None and cost:
                 spend[key_id] += cost
-        await self.gateway.store.write(usage_rows.record, rows, spend, time.time())
+        watched = bool(self.gateway.spend_watchers)
+        spent: dict[str, float] = await self.gateway.store.write(
+            usage_rows.record, rows, spend, time.time(), watched
+        )
+        return spent
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -92,7 +92,7 @@ def test_parallel(table):
     assert second.admitted
     refused = table.charge([key], 0, 1.0)
     assert refused.refused == ("key:h", "parallel", 2, 2)
-    table.settle([key], first.bucket, 0, 2.0)
+    table.settle([key], first.bucket, 0, 2.0, first.lease)
     assert table.charge([key], 0, 2.0).admitted
 
 
@@ -175,7 +175,7 @@ async def test_file_store_state_survives_reopening(tmp_path: Path):
 def test_running_totals_always_equal_the_rings(table):
     import random
 
-    from plugbay_ratelimit.window import _REQ, _RSUM, _TOK, _TSUM, RING
+    from plugbay_ratelimit.layout import REQ, RING, RSUM, TOK, TSUM
 
     rng = random.Random(7)
     scopes = [scope(f"key:{i}", rpm=50, tpm=5000) for i in range(3)]
@@ -191,5 +191,5 @@ def test_running_totals_always_equal_the_rings(table):
         for s in scopes:
             off = table._find(*s.digest, int(now))
             q = table.q
-            assert q[off + _RSUM] == sum(q[off + _REQ : off + _REQ + RING])
-            assert q[off + _TSUM] == sum(q[off + _TOK : off + _TOK + RING])
+            assert q[off + RSUM] == sum(q[off + REQ : off + REQ + RING])
+            assert q[off + TSUM] == sum(q[off + TOK : off + TOK + RING])

@@ -62,7 +62,7 @@ async def test_tokens_settling_and_in_flight(redis_url):
     assert first.tokens[:2] == (1000, 100)
     busy = await store.charge([key], 10)
     assert busy.refused == ("key:t", "parallel", 1, 1)
-    await store.settle([key], first.bucket, -850)  # it used 50, and ended
+    await store.settle([key], first.bucket, -850, first.lease)  # it used 50, and ended
     second = await store.charge([key], 900)
     assert second.admitted
     assert second.tokens[:2] == (1000, 50)

@@ -37,11 +37,24 @@ def record(
     rows: Sequence[tuple[Any, ...]],
     spend: Mapping[str, float],
     now: float,
-) -> None:
-    """Insert ``rows`` and add ``spend`` (by key id) to each key's spend."""
+    read_back: bool = False,
+) -> dict[str, float]:
+    """Insert ``rows`` and add ``spend`` (by key id) to each key's spend.
+
+    With ``read_back``, return each of those keys' spend as the transaction leaves it.
+    """
     db.executemany(_INSERT, rows)
+    spent: dict[str, float] = {}
     if spend:
         db.executemany(
             "UPDATE keys SET spend = spend + ?, changed_at = ? WHERE id = ?",
             [(amount, now, key_id) for key_id, amount in spend.items()],
         )
+        if read_back:
+            ids = list(spend)
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                sql = f"SELECT id, spend FROM keys WHERE id IN ({marks})"
+                spent.update((row[0], row[1]) for row in db.execute(sql, chunk))
+    return spent

@@ -5,22 +5,35 @@ their limits -- a dict lookup once a (key, limits, model) combination was seen -
 one check-and-charge call to the store. The token charge is an estimate
 (:mod:`.estimate`), corrected from ``ctx.usage`` in :meth:`SlidingWindowLimiter.release`,
 which the gateway calls when the answer (a stream: its last chunk) was sent.
+
+Budgets ride on the same call. A key with a ``max_budget``, asking a priced model, reserves
+the request's worst case (:meth:`SlidingWindowLimiter.worst_case`) in the key's record; the
+store admits it only if the key's spend, what its requests in flight reserved, the real cost
+of its finished requests the registry has not recorded yet and this worst case together fit
+the budget. ``release`` turns the reservation into the real cost (``ctx.cost_usd``), which
+counts as unrecorded until the gateway reports the usage written (``usage_recorded``): from
+then on the registry's spend holds it. Nothing is counted twice, nothing is missed.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from plugbay.errors import RateLimited
+from plugbay.pricing import cost as _cost
+from plugbay.pricing import default_output_limit
+from plugbay.schemas import Usage
+from plugbay.types import ChatRequest
 from plugbay_ratelimit.config import KeyLimits
-from plugbay_ratelimit.estimate import estimate_tokens
-from plugbay_ratelimit.window import Scope, digest
+from plugbay_ratelimit.estimate import estimate_tokens, prompt_bound
+from plugbay_ratelimit.layout import NANOS, nanos
+from plugbay_ratelimit.window import SLOT, Hold, Scope, digest
 
 if TYPE_CHECKING:
     from plugbay.gateway import Gateway
-    from plugbay.types import Principal, RequestContext
+    from plugbay.types import EmbeddingsRequest, Principal, RecordedUsage, RequestContext
     from plugbay_ratelimit.config import RateLimitConfig
     from plugbay_ratelimit.stores import LimitStore
     from plugbay_ratelimit.window import Decision
@@ -64,19 +77,21 @@ _DURATIONS: dict[int, str] = {}
 
 
 class _Plan:
-    __slots__ = ("parallel", "scopes", "tokens")
+    __slots__ = ("budget", "parallel", "scopes", "tokens")
 
-    def __init__(self, scopes: tuple[Scope, ...]) -> None:
+    def __init__(self, scopes: tuple[Scope, ...], budget: bool) -> None:
         self.scopes = scopes
         self.tokens = any(s.tpm is not None for s in scopes)
-        self.parallel = any(s.parallel is not None for s in scopes)
+        self.parallel = bool(scopes) and scopes[0].parallel is not None  # the key's scope
+        self.budget = budget
 
 
 class _Admitted:
-    __slots__ = ("bucket", "estimate", "plan")
+    __slots__ = ("bucket", "estimate", "lease", "money", "plan")
 
-    def __init__(self, plan: _Plan, bucket: int, estimate: int) -> None:
+    def __init__(self, plan: _Plan, bucket: int, estimate: int, lease: Any, money: bool) -> None:
         self.plan, self.bucket, self.estimate = plan, bucket, estimate
+        self.lease, self.money = lease, money
 
 
 def _first(*values: int | None) -> int | None:
@@ -95,8 +110,13 @@ class SlidingWindowLimiter:
         self._plans: dict[tuple[object, ...], _Plan] = {}
         self._default_key = config.keys.get("*")
         self._default_model = config.models.get("*")
+        self._gateway: Gateway | None = None
+        self._outputs: dict[tuple[str, str], int] = {}
+        self._key_scopes: dict[str, Scope] = {}  # keys with a budget, seen by this worker
+        self._unrecorded: dict[str, list[tuple[str | None, Any]]] = {}  # request id -> receipts
 
     async def start(self, gateway: Gateway) -> None:
+        self._gateway = gateway
         await self.store.start()
 
     async def aclose(self) -> None:
@@ -106,21 +126,28 @@ class SlidingWindowLimiter:
 
     def _plan(self, principal: Principal | None, model: str | None) -> _Plan:
         if principal is None:
-            key_id, rpm, tpm, parallel = "", None, None, None
+            key_id, rpm, tpm, parallel, budget = "", None, None, None, False
         else:
             key_id = principal.key_id or ""
             rpm, tpm, parallel = principal.rpm, principal.tpm, principal.max_parallel
-        cache_key = (key_id, rpm, tpm, parallel, model)
+            budget = principal.max_budget is not None
+        cache_key = (key_id, rpm, tpm, parallel, budget, model)
         plan = self._plans.get(cache_key)
         if plan is None:
-            plan = self._build_plan(key_id, rpm, tpm, parallel, model or "")
+            plan = self._build_plan(key_id, rpm, tpm, parallel, budget, model or "")
             if len(self._plans) >= _PLAN_CACHE_SIZE:
                 self._plans.clear()
             self._plans[cache_key] = plan
         return plan
 
     def _build_plan(
-        self, key_id: str, rpm: int | None, tpm: int | None, parallel: int | None, model: str
+        self,
+        key_id: str,
+        rpm: int | None,
+        tpm: int | None,
+        parallel: int | None,
+        budget: bool,
+        model: str,
     ) -> _Plan:
         config = self.config
         own = config.keys.get(key_id) or _NO_LIMITS
@@ -129,9 +156,11 @@ class SlidingWindowLimiter:
         tpm = _first(tpm, own.tpm, fallback.tpm)
         parallel = _first(parallel, own.max_parallel, fallback.max_parallel)
         scopes = []
-        if rpm is not None or tpm is not None or parallel is not None:
+        if rpm is not None or tpm is not None or parallel is not None or budget:
             name = f"key:{key_id}"
             scopes.append(Scope(name, digest(name), rpm, tpm, parallel))
+            if budget:
+                self._key_scopes[key_id] = scopes[0]
         limits = config.models.get(model, self._default_model)
         if limits is not None:
             if limits.rpm is not None or limits.tpm is not None:
@@ -140,7 +169,69 @@ class SlidingWindowLimiter:
             if limits.key_rpm is not None or limits.key_tpm is not None:
                 name = f"key+model:{key_id}:{model}"
                 scopes.append(Scope(name, digest(name), limits.key_rpm, limits.key_tpm, None))
-        return _Plan(tuple(scopes))
+        return _Plan(tuple(scopes), budget)
+
+    # --- budgets ---------------------------------------------------------------------------
+
+    def output_limit(self, model: str, upstream_model: str) -> int:
+        """Completion tokens reserved for a request to ``model`` that sets no limit."""
+        found = self._outputs.get((model, upstream_model))
+        if found is None:
+            limits = self.config.models.get(model, self._default_model)
+            found = limits.max_output_tokens if limits is not None else None
+            if found is None:
+                found = default_output_limit(upstream_model)
+            if found is None:
+                found = self.config.max_output_tokens
+            self._outputs[(model, upstream_model)] = found
+        return found
+
+    def worst_case(self, ctx: RequestContext, request: ChatRequest | EmbeddingsRequest) -> int:
+        """The most ``request`` can cost, in USD nanos; -1 when the model has no price.
+
+        The prompt's bound (:func:`.estimate.prompt_bound`) at the input price plus
+        ``max_completion_tokens``/``max_tokens`` (else the model's output limit) times ``n``
+        at the output price: what the gateway would record if the upstream used it all.
+        """
+        gateway, model = self._gateway, ctx.model
+        price = gateway.price_of(model) if gateway is not None and model is not None else None
+        if price is None or not price.complete:
+            return -1
+        completion = 0
+        if isinstance(request, ChatRequest):
+            params = request.params
+            limit = params.max_output_tokens
+            if limit is None:
+                limit = self.output_limit(model or "", request.upstream_model)
+            completion = limit * (params.n or 1)
+        prompt = prompt_bound(request)
+        usage = Usage(prompt_tokens=prompt, completion_tokens=completion)
+        return nanos(_cost(usage, price) or 0.0)
+
+    async def usage_recorded(self, gateway: Gateway, batch: RecordedUsage) -> None:
+        """The registry holds these requests' usage now: their cost leaves the unrecorded
+        spend (it is in the registry's spend, which ``batch.spend`` tells the store)."""
+        pending = self._unrecorded
+        done: list[Any] = []
+        kept: list[Any] = []
+        if pending:
+            spend = batch.spend
+            for request_id, _key_id in batch.requests:
+                receipts = pending.get(request_id)
+                if receipts is None:
+                    continue
+                key_id, receipt = receipts.pop(0)
+                if not receipts:
+                    del pending[request_id]
+                (done if key_id in spend else kept).append(receipt)
+        scopes = self._key_scopes
+        baselines = [
+            (scopes[key_id], nanos(value))
+            for key_id, value in batch.spend.items()
+            if key_id in scopes
+        ]
+        if done or kept or baselines:
+            await self.store.recorded(done, kept, baselines)
 
     # --- the RateLimiter protocol ----------------------------------------------------------
 
@@ -148,15 +239,24 @@ class SlidingWindowLimiter:
         plan = self._plan(ctx.principal, ctx.model)
         if not plan.scopes:
             return
+        request = ctx.request
         estimate = 0
-        if plan.tokens and ctx.request is not None:
-            estimate = estimate_tokens(ctx.request, self.config.default_max_tokens)
-        decision = await self.store.charge(plan.scopes, estimate)
+        if plan.tokens and request is not None:
+            estimate = estimate_tokens(request, self.config.default_max_tokens)
+        hold = SLOT if plan.parallel else None
+        if plan.budget and request is not None:
+            worst = self.worst_case(ctx, request)
+            principal = ctx.principal
+            if worst >= 0 and principal is not None and principal.max_budget is not None:
+                budget, spent = nanos(principal.max_budget), nanos(principal.spend)
+                hold = Hold(plan.parallel, budget, spent, worst)
+        decision = await self.store.charge(plan.scopes, estimate, hold)
         headers = ctx.response_headers
         _headers(decision, headers)
         if not decision.admitted:
-            raise _refusal(decision, estimate, headers)
-        ctx.extra[_EXTRA] = _Admitted(plan, decision.bucket, estimate)
+            raise _refusal(decision, estimate, hold, headers)
+        money = hold is not None and hold.budget >= 0 and decision.lease is not None
+        ctx.extra[_EXTRA] = _Admitted(plan, decision.bucket, estimate, decision.lease, money)
 
     async def release(self, ctx: RequestContext) -> None:
         admitted: _Admitted | None = ctx.extra.pop(_EXTRA, None)
@@ -170,8 +270,21 @@ class SlidingWindowLimiter:
         else:
             actual = admitted.estimate  # answered without reporting usage: keep the estimate
         delta = actual - admitted.estimate if admitted.plan.tokens else 0
-        if delta or admitted.plan.parallel:
-            await self.store.settle(admitted.plan.scopes, admitted.bucket, delta)
+        lease = admitted.lease
+        if lease is None:
+            if delta:
+                await self.store.settle(admitted.plan.scopes, admitted.bucket, delta)
+            return
+        cost = 0
+        if admitted.money:
+            ctx.spend_settled = True
+            if ctx.cost_usd:
+                cost = nanos(ctx.cost_usd)
+        receipt = await self.store.settle(admitted.plan.scopes, admitted.bucket, delta, lease, cost)
+        if receipt is not None:
+            principal = ctx.principal
+            key_id = principal.key_id if principal is not None else None
+            self._unrecorded.setdefault(ctx.request_id, []).append((key_id, receipt))
 
 
 def _headers(decision: Decision, headers: dict[str, str]) -> None:
@@ -189,11 +302,39 @@ def _headers(decision: Decision, headers: dict[str, str]) -> None:
         headers["x-ratelimit-reset-tokens"] = format_duration(reset)
 
 
-def _refusal(decision: Decision, estimate: int, headers: dict[str, str]) -> RateLimited:
+def _usd(amount: int) -> str:
+    return f"${amount / NANOS:.4f}"
+
+
+def _refusal(
+    decision: Decision, estimate: int, hold: Hold | None, headers: dict[str, str]
+) -> RateLimited:
     assert decision.refused is not None
     scope, kind, limit, used = decision.refused
-    what = _KIND_TEXT[kind]
     retry = decision.retry_after
+    if kind == "budget":
+        cost = hold.cost if hold is not None else 0
+        message = (
+            f"This key's budget ({_usd(limit)}) cannot cover this request: spent and "
+            f"reserved by requests in flight {_usd(used)}, this request may cost up to "
+            f"{_usd(cost)} (its prompt and max_tokens at the model's price)."
+        )
+        extra = dict(headers)
+        if retry is None:
+            extra["x-should-retry"] = "false"
+        else:
+            message += " Lower max_tokens, or try again once requests in flight have finished."
+            extra["retry-after-ms"] = str(max(1, round(retry * 1000)))
+        return RateLimited(message, retry_after=retry, code="budget_exceeded", headers=extra)
+    if kind == "leases":
+        message = (
+            f"This gateway worker has {limit} requests holding slots or budget at once; "
+            "please try again shortly."
+        )
+        extra = dict(headers)
+        extra["retry-after-ms"] = "1000"
+        return RateLimited(message, retry_after=1.0, headers=extra)
+    what = _KIND_TEXT[kind]
     if retry is None:
         message = (
             f"Request too large for {what} on {scope}: limit {limit}, requested {estimate} "

@@ -8,6 +8,14 @@ A store implements :class:`LimitStore`. The built-in ones run :class:`~.window.T
   machine share exact limits without any database query. The kernel drops the lock of a
   process that dies, so a crashed worker never wedges the others.
 
+Slots and budget reservations are leases (:mod:`.leases`) of the process holding them. In the
+file, each worker claims a *holder* entry and keeps a kernel lock on one byte named after it
+(an open-file-description lock on Linux, a POSIX record lock elsewhere) for as long as it
+runs. The kernel drops that lock when the process dies however it dies (``kill -9``
+included), so a lock that can be taken means a dead holder: every worker looks once a second
+(and at once when a slot or the budget refuses a request), and gives back the dead holder's
+leases. A worker starting claims a free holder entry the same way, so a restart starts clean.
+
 Other backends come from plugins through the ``plugbay_ratelimit.backends`` entry-point
 group (``plugbay-redis`` adds ``redis``): ``name = "module:factory"`` where
 ``factory(settings, config) -> LimitStore``.
@@ -15,18 +23,22 @@ group (``plugbay-redis`` adds ``redis``): ``name = "module:factory"`` where
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import fcntl
 import importlib.metadata
 import logging
 import mmap
 import os
+import struct
+import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from plugbay.settings import ConfigError
-from plugbay_ratelimit.window import HEADER, MAGIC, RECORD, Decision, Scope, Table
+from plugbay_ratelimit.window import HEADER, MAGIC, RECORD, Decision, Hold, Scope, Table
 
 if TYPE_CHECKING:
     from plugbay.settings import Settings
@@ -37,19 +49,50 @@ __all__ = ["BACKENDS_GROUP", "FileStore", "LimitStore", "MemoryStore", "open_sto
 log = logging.getLogger("plugbay.ratelimit")
 
 BACKENDS_GROUP = "plugbay_ratelimit.backends"
+HOLDERS = 128
+"""Holder entries in a state file: processes using it at once (workers, and restarts of them
+while a dead one is not yet reclaimed)."""
+SWEEP_INTERVAL = 1.0
+"""Seconds between looks for dead holders."""
+_HOLDER_LOCKS = 1 << 40
+"""Byte offset of holder 0's lock: far beyond the data, so it never meets the decision lock
+(byte 0)."""
 
 
 class LimitStore(Protocol):
-    """Rate-limit state: one atomic check-and-charge, and the settling after a request."""
+    """Rate-limit state: one atomic check-and-charge, and the settling after a request.
+
+    Leases (slots, budget reservations) must be given back when their holder dies: within
+    seconds, and at the latest when the gateway restarts.
+    """
 
     async def start(self) -> None: ...
 
-    async def charge(self, scopes: Sequence[Scope], tokens: int) -> Decision:
-        """Admit (charging one request and ``tokens`` to every scope) or refuse, atomically."""
+    async def charge(
+        self, scopes: Sequence[Scope], tokens: int, hold: Hold | None = None
+    ) -> Decision:
+        """Admit (charging one request and ``tokens`` to every scope, and taking a lease for
+        ``hold`` on ``scopes[0]``) or refuse, atomically."""
         ...
 
-    async def settle(self, scopes: Sequence[Scope], bucket: int, delta: int) -> None:
-        """Correct the token charge made in ``bucket`` by ``delta``; end the in-flight count."""
+    async def settle(
+        self, scopes: Sequence[Scope], bucket: int, delta: int, lease: Any = None, cost: int = 0
+    ) -> Any:
+        """Correct the token charge made in ``bucket`` by ``delta``; end ``lease``, counting
+        ``cost`` (USD nanos) as the key's unrecorded spend. Returns a receipt for that spend
+        (``None`` when there is none)."""
+        ...
+
+    async def recorded(
+        self,
+        receipts: Sequence[Any],
+        kept: Sequence[Any],
+        baselines: Sequence[tuple[Scope, int]],
+    ) -> None:
+        """The registry recorded the requests of ``receipts`` (their spend stops counting as
+        unrecorded) and of ``kept`` (keys the registry does not hold: their spend keeps
+        counting for as long as this process holds it); ``baselines`` are keys' spends
+        (nanos) as the registry holds them now."""
         ...
 
     async def aclose(self) -> None: ...
@@ -58,94 +101,265 @@ class LimitStore(Protocol):
 class MemoryStore:
     """State in this process only: exact for one worker."""
 
-    def __init__(self, slots: int) -> None:
-        self._map = mmap.mmap(-1, Table.size(slots))  # pages are allocated when touched
-        self.table = Table(memoryview(self._map), slots)
+    def __init__(self, slots: int, leases: int = 4096) -> None:
+        self._map = mmap.mmap(-1, Table.size(slots, 1, leases))  # pages allocated when touched
+        self.table = Table(memoryview(self._map), slots, 1, leases)
         self.table.init_header()
+        self.table.ledger.claim(0, os.getpid(), int(time.time() * 1000))
 
     async def start(self) -> None:
         pass
 
-    async def charge(self, scopes: Sequence[Scope], tokens: int) -> Decision:
-        return self.table.charge(scopes, tokens, time.time())
+    async def charge(
+        self, scopes: Sequence[Scope], tokens: int, hold: Hold | None = None
+    ) -> Decision:
+        return self.table.charge(scopes, tokens, time.time(), hold)
 
-    async def settle(self, scopes: Sequence[Scope], bucket: int, delta: int) -> None:
-        self.table.settle(scopes, bucket, delta, time.time())
+    async def settle(
+        self, scopes: Sequence[Scope], bucket: int, delta: int, lease: Any = None, cost: int = 0
+    ) -> Any:
+        return self.table.settle(scopes, bucket, delta, time.time(), lease, cost)
+
+    async def recorded(
+        self,
+        receipts: Sequence[Any],
+        kept: Sequence[Any],
+        baselines: Sequence[tuple[Scope, int]],
+    ) -> None:
+        self.table.recorded(receipts, baselines, time.time())
 
     async def aclose(self) -> None:
         self.table.q.release()
         self._map.close()
 
 
+# --- holder locks ------------------------------------------------------------------------------
+
+_OFD = sys.platform == "linux" and hasattr(fcntl, "F_OFD_SETLK") and struct.calcsize("P") == 8
+"""Open-file-description locks: owned by the open file, so two stores in one process (tests)
+exclude each other too. Elsewhere POSIX record locks, owned by the process."""
+
+
+def _flock(kind: int, start: int) -> bytes:
+    # struct flock on 64-bit Linux: short l_type, short l_whence, off_t l_start, off_t l_len,
+    # pid_t l_pid (0 for OFD locks), padded to 32 bytes
+    return struct.pack("hh4xqqi4x", kind, os.SEEK_SET, start, 1, 0)
+
+
+def _try_lock(fd: int, holder: int) -> bool:
+    """Take holder ``holder``'s lock if nobody (else) has it."""
+    offset = _HOLDER_LOCKS + holder
+    try:
+        if _OFD:
+            fcntl.fcntl(fd, fcntl.F_OFD_SETLK, _flock(fcntl.F_WRLCK, offset))
+        else:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, offset)
+    except (BlockingIOError, PermissionError):
+        return False
+    return True
+
+
+def _unlock(fd: int, holder: int) -> None:
+    offset = _HOLDER_LOCKS + holder
+    if _OFD:
+        fcntl.fcntl(fd, fcntl.F_OFD_SETLK, _flock(fcntl.F_UNLCK, offset))
+    else:
+        fcntl.lockf(fd, fcntl.LOCK_UN, 1, offset)
+
+
 class FileStore:
     """State in a memory-mapped file shared by every process that opens it."""
 
-    def __init__(self, path: str | Path, slots: int) -> None:
+    def __init__(
+        self, path: str | Path, slots: int, leases: int = 4096, holders: int = HOLDERS
+    ) -> None:
         self.path = Path(path)
         self.slots = slots
+        self.leases = leases
+        self.holders = holders
         self._fd = -1
         self._map: mmap.mmap | None = None
         self.table: Table | None = None
+        self._swept = 0.0
+        self._sweeper: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self.open()
+        self._sweeper = asyncio.create_task(self._sweep_forever(), name="plugbay-ratelimit-sweep")
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[Table]:
+        table = self.table
+        assert table is not None, "FileStore.start() was not awaited"
+        fd = self._fd
+        fcntl.lockf(fd, fcntl.LOCK_EX, 1, 0)
+        try:
+            yield table
+        finally:
+            fcntl.lockf(fd, fcntl.LOCK_UN, 1, 0)
 
     def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        fcntl.lockf(fd, fcntl.LOCK_EX)
+        fcntl.lockf(fd, fcntl.LOCK_EX, 1, 0)
         try:
-            slots = self._layout(fd)
-            size = Table.size(slots)
+            slots, holders, leases = self._layout(fd)
+            size = Table.size(slots, holders, leases)
             if os.fstat(fd).st_size < size:
                 os.ftruncate(fd, size)  # sparse: untouched records take no disk or memory
             self._map = mmap.mmap(fd, size)
-            self.table = Table(memoryview(self._map), slots)
-            if slots == self.slots and self.table.q[0] != MAGIC:
-                self.table.init_header()
+            self.table = table = Table(memoryview(self._map), slots, holders, leases)
+            if table.q[0] != MAGIC:
+                table.init_header()
+            self._claim(fd, table)
+        except BaseException:
+            if self.table is not None:
+                self.table.q.release()
+                self.table = None
+            if self._map is not None:
+                self._map.close()
+                self._map = None
+            os.close(fd)
+            raise
         finally:
-            fcntl.lockf(fd, fcntl.LOCK_UN)
+            with contextlib.suppress(OSError):
+                fcntl.lockf(fd, fcntl.LOCK_UN, 1, 0)
         self._fd = fd
 
-    def _layout(self, fd: int) -> int:
-        """The file's slot count when it holds a valid table, else ours (it gets reset)."""
+    def _claim(self, fd: int, table: Table) -> None:
+        ledger = table.ledger
+        pid = os.getpid()
+        for holder in range(ledger.holders):
+            if not _OFD and ledger.taken(holder) and ledger.pid(holder) == pid:
+                continue  # POSIX locks never refuse their own process: that holder is alive
+            if _try_lock(fd, holder):
+                dead = ledger.pid(holder) if ledger.taken(holder) else 0
+                reclaimed = ledger.claim(holder, pid, int(time.time() * 1000))
+                if dead:
+                    log.warning(
+                        "%s: pid %d died holding %d slots and reservations; given back",
+                        self.path,
+                        dead,
+                        reclaimed,
+                    )
+                return
+        raise RuntimeError(
+            f"{self.path}: all {ledger.holders} holder entries are taken "
+            "(more processes than that share this rate-limit state)"
+        )
+
+    def _layout(self, fd: int) -> tuple[int, int, int]:
+        """The file's sizes when it holds a valid table, else ours (it gets reset)."""
         header = os.pread(fd, HEADER * 8, 0)
         if len(header) == HEADER * 8:
             view = memoryview(header).cast("q")
-            if view[0] == MAGIC and view[3] == RECORD and view[2] > 0:
-                if view[2] != self.slots:
+            if view[0] == MAGIC and view[3] == RECORD and view[2] > 0 and view[4] > 0:
+                found = (int(view[2]), int(view[4]), int(view[5]))
+                if found != (self.slots, self.holders, self.leases):
                     log.warning(
-                        "%s holds %d slots (config says %d); using the file's",
+                        "%s holds %d slots and %d leases per worker (config says %d and %d); "
+                        "using the file's",
                         self.path,
-                        view[2],
+                        found[0],
+                        found[2],
                         self.slots,
+                        self.leases,
                     )
-                return int(view[2])
-        os.ftruncate(fd, 0)  # absent or foreign: start afresh
-        return self.slots
+                return found
+        os.ftruncate(fd, 0)  # absent, older or foreign: start afresh
+        return self.slots, self.holders, self.leases
 
-    async def charge(self, scopes: Sequence[Scope], tokens: int) -> Decision:
+    def sweep(self) -> int:
+        """Give back the leases of every holder that died; return how many there were."""
+        pid = os.getpid()
+        reclaimed = 0
+        with self._locked() as table:
+            self._swept = time.monotonic()
+            ledger, fd = table.ledger, self._fd
+            for holder in range(ledger.holders):
+                if holder == ledger.holder or not ledger.taken(holder):
+                    continue
+                dead = ledger.pid(holder)
+                if not _OFD and dead == pid:
+                    continue
+                if _try_lock(fd, holder):
+                    count = ledger.reclaim(holder)
+                    _unlock(fd, holder)
+                    reclaimed += count
+                    log.warning(
+                        "%s: pid %d died holding %d slots and reservations; given back",
+                        self.path,
+                        dead,
+                        count,
+                    )
+        return reclaimed
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL)
+            try:
+                self.sweep()
+            except Exception:
+                log.exception("looking for dead rate-limit holders failed")
+
+    # charge and settle lock inline: they run on every request, a context manager costs more
+    # than the lock itself
+
+    async def charge(
+        self, scopes: Sequence[Scope], tokens: int, hold: Hold | None = None
+    ) -> Decision:
         table = self.table
         assert table is not None, "FileStore.start() was not awaited"
         fd = self._fd
-        fcntl.lockf(fd, fcntl.LOCK_EX)
+        fcntl.lockf(fd, fcntl.LOCK_EX, 1, 0)
         try:
-            return table.charge(scopes, tokens, time.time())
+            decision = table.charge(scopes, tokens, time.time(), hold)
         finally:
-            fcntl.lockf(fd, fcntl.LOCK_UN)
+            fcntl.lockf(fd, fcntl.LOCK_UN, 1, 0)
+        refused = decision.refused
+        if (
+            refused is not None
+            and refused[1] in ("parallel", "budget")
+            and time.monotonic() - self._swept > 0.25
+            and self.sweep()
+        ):
+            with self._locked() as table:  # a dead worker held some: ask again
+                decision = table.charge(scopes, tokens, time.time(), hold)
+        return decision
 
-    async def settle(self, scopes: Sequence[Scope], bucket: int, delta: int) -> None:
+    async def settle(
+        self, scopes: Sequence[Scope], bucket: int, delta: int, lease: Any = None, cost: int = 0
+    ) -> Any:
         table = self.table
         assert table is not None, "FileStore.start() was not awaited"
         fd = self._fd
-        fcntl.lockf(fd, fcntl.LOCK_EX)
+        fcntl.lockf(fd, fcntl.LOCK_EX, 1, 0)
         try:
-            table.settle(scopes, bucket, delta, time.time())
+            return table.settle(scopes, bucket, delta, time.time(), lease, cost)
         finally:
-            fcntl.lockf(fd, fcntl.LOCK_UN)
+            fcntl.lockf(fd, fcntl.LOCK_UN, 1, 0)
+
+    async def recorded(
+        self,
+        receipts: Sequence[Any],
+        kept: Sequence[Any],
+        baselines: Sequence[tuple[Scope, int]],
+    ) -> None:
+        with self._locked() as table:
+            table.recorded(receipts, baselines, time.time())
 
     async def aclose(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
         if self.table is not None:
+            with self._locked() as table:
+                holder = table.ledger.holder
+                table.ledger.retire()
+            if holder >= 0:
+                _unlock(self._fd, holder)
             self.table.q.release()
             self.table = None
         if self._map is not None:
@@ -170,10 +384,10 @@ def open_store(settings: Settings, config: RateLimitConfig) -> LimitStore:
     if backend == "file":
         path = config.path or default_path(settings)
         if path is None:
-            return MemoryStore(config.slots)
-        return FileStore(path, config.slots)
+            return MemoryStore(config.slots, config.leases)
+        return FileStore(path, config.slots, config.leases)
     if backend == "memory":
-        return MemoryStore(config.slots)
+        return MemoryStore(config.slots, config.leases)
     factory = _plugin_backend(backend, settings)
     store: LimitStore = factory(settings, config)
     return store

@@ -27,6 +27,9 @@ class RedisConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Seconds allowed to connect and to answer; a request never waits longer for Redis."""
     prefix: str = "plugbay"
     """Start of every key (in braces, so one gateway's keys share a Cluster slot)."""
+    lease_ttl: float = 3.0
+    """Seconds a worker's slots and budget reservations outlive it: each worker renews its
+    leases every third of this; a worker silent for longer is taken for dead."""
 
 
 def load_config(settings: Settings) -> RedisConfig:
@@ -41,6 +44,10 @@ def load_config(settings: Settings) -> RedisConfig:
         config = msgspec.convert(table, RedisConfig)
     except msgspec.ValidationError as exc:
         raise ConfigError(str(exc), source=settings.source, key="redis") from None
+    if not 0.3 <= config.lease_ttl <= 3600:
+        raise ConfigError(
+            "must be between 0.3 and 3600 seconds", source=settings.source, key="redis.lease_ttl"
+        )
     if config.on_error not in ("open", "closed"):
         raise ConfigError(
             "must be `open` or `closed`", source=settings.source, key="redis.on_error"
