@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-SERVE_TIMEOUT = 30.0
+SERVE_TIMEOUT = 60.0  # start-up on a machine whose cores are busy with other work
 
 
 def free_port() -> int:
@@ -97,7 +97,7 @@ class Served:
                     f"stdout:\n{self.stdout}\nstderr:\n{self.stderr}"
                 )
             try:
-                if httpx.get(self.url + "/health/ready", timeout=1).status_code == 200:
+                if httpx.get(self.url + "/health/ready", timeout=10).status_code == 200:
                     return self
             except httpx.TransportError:
                 pass
