@@ -108,8 +108,11 @@ def test_no_usage_record_is_lost_across_sigterm_during_a_burst(tmp_path):
             gateway.signal(signal.SIGTERM)
             await asyncio.gather(*tasks)
 
-    asyncio.run(burst())
-    assert gateway.wait(60) == 0, gateway.output
+    try:
+        asyncio.run(burst())
+        assert gateway.wait(60) == 0, gateway.output
+    finally:
+        gateway.stop()  # if the test failed first: not left serving
     with sqlite3.connect(tmp_path / "gw.db") as db:
         recorded = db.execute("SELECT COUNT(*) FROM usage").fetchone()[0]
         statuses = dict(db.execute("SELECT status, COUNT(*) FROM usage GROUP BY status"))

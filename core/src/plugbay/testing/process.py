@@ -79,7 +79,11 @@ class ServeProcess:
             self.args, cwd=self.cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT
         )
         log.close()
-        self.wait_ready(timeout, workers=ready_workers)
+        try:
+            self.wait_ready(timeout, workers=ready_workers)
+        except BaseException:
+            self.stop()  # not left serving (and loading the machine) after a failed test
+            raise
         return self
 
     def wait_ready(self, timeout: float = READY_TIMEOUT, workers: int = 1) -> set[int]:
