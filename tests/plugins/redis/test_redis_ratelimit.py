@@ -43,7 +43,11 @@ async def test_concurrent_charges_admit_exactly_the_limit(open_store):
     refused = [d for d in decisions if not d.admitted]
     assert {d.refused for d in refused} == {("key:a", "requests", 20, 20)}
     assert all(0 < d.retry_after <= 61 for d in refused)
-    assert refused[0].requests == (20, 0, pytest.approx(60.5, abs=0.6))
+    limit, remaining, reset = refused[0].requests
+    assert (limit, remaining) == (20, 0)
+    # a minute after the newest admission it saw, less however long the burst had run by then
+    # (its 100 connections are opened at once: seconds, on a busy machine)
+    assert 50 < reset <= 61
 
 
 @pytest.mark.anyio
