@@ -467,10 +467,10 @@ def test_shutdown_runs_after_in_flight_requests(make_gateway, scripted_upstream,
 
     thread = threading.Thread(target=call)
     thread.start()
-    scripted_upstream_wait = 0
-    while not scripted_upstream.requests and scripted_upstream_wait < 500:
-        scripted_upstream_wait += 1
-        threading.Event().wait(0.01)
+    deadline = time.monotonic() + 30
+    while not scripted_upstream.requests:  # the request is in flight
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
     gw.stop()
     thread.join(30)
     assert result == [200]
