@@ -137,8 +137,8 @@ class RunningGateway(GatewayServer):
         self._clients.append(client)
         return client
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 60.0) -> None:
         for client in self._clients:
             client.close()
         self._clients.clear()
-        super().stop()
+        super().stop(timeout)
