@@ -117,7 +117,7 @@ class Served:
                     f"stdout:\n{self.stdout}\nstderr:\n{self.stderr}"
                 )
             try:
-                if httpx.get(self.url + "/health/ready", timeout=1).status_code == 200:
+                if httpx.get(self.url + "/health/ready", timeout=10).status_code == 200:
                     return self
             except httpx.TransportError:
                 pass

@@ -17,7 +17,9 @@ ERROR_KEYS = {"message", "type", "param", "code"}
 
 @pytest.fixture
 def gw(make_gateway, scripted_upstream):
-    return make_gateway(relay_config(scripted_upstream.base_url, timeout=0.5), plugins=[relay])
+    # 2 s: a hang is told apart quickly, and an answer that comes at once is never late even
+    # when the machine is busy (this process runs the upstream, the gateway and the client)
+    return make_gateway(relay_config(scripted_upstream.base_url, timeout=2), plugins=[relay])
 
 
 @pytest.fixture
@@ -273,14 +275,14 @@ def test_unreachable_upstream_is_502(make_gateway):
 
 
 def test_upstream_timeout_is_504(gw, scripted_upstream, http):
-    scripted_upstream.script(Reply.hang(3), Reply.hang(3))
+    scripted_upstream.script(Reply.hang(60), Reply.hang(60))
     with pytest.raises(openai.APIStatusError) as info:
-        gw.openai(timeout=10).chat.completions.create(**CHAT)
+        gw.openai(timeout=30).chat.completions.create(**CHAT)
     assert info.value.status_code == 504
     assert info.value.code == "upstream_timeout"
     response = http.post("/v1/chat/completions", json={**CHAT, "stream": True})
     assert response.status_code == 504
-    assert response.elapsed.total_seconds() < 2.5
+    assert response.elapsed.total_seconds() < 20  # the entry's 2 s, not the upstream's 60
 
 
 def test_upstream_client_errors_are_relayed(gw, scripted_upstream):

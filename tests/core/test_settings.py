@@ -219,7 +219,6 @@ def test_the_cli_reports_a_bad_config_without_a_traceback(tmp_path, text, expect
         "bad.toml",
         cwd=tmp_path,
         env=clean_env(PLUGBAY_PLUGINS=""),
-        timeout=20,
     )
     assert result.returncode == 2
     assert result.stderr.startswith(f"Error: {expected}")

@@ -36,12 +36,12 @@ def gw(make_gateway, scripted_upstream, recorder):
 @pytest.fixture
 def http(gw, master_key):
     with httpx.Client(
-        base_url=gw.url, headers={"authorization": f"Bearer {master_key}"}, timeout=5
+        base_url=gw.url, headers={"authorization": f"Bearer {master_key}"}, timeout=30
     ) as client:
         yield client
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+def wait_until(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
@@ -58,28 +58,28 @@ def test_first_chunk_arrives_while_upstream_holds_the_rest(http, scripted_upstre
     with http.stream("POST", "/v1/chat/completions", json={**CHAT, "stream": True}) as response:
         assert response.status_code == 200
         seen = b""
-        lines = response.iter_lines()  # a read timeout (5 s) here means the gateway buffered
+        lines = response.iter_lines()  # a read timeout (30 s) here means the gateway buffered
         while b"second" not in seen:
             seen += next(lines).encode()
         assert b'"model":"public"' in seen
         (upstream,) = scripted_upstream.requests
         assert not upstream.done.is_set()  # the upstream is still holding the rest
     # Leaving cancels the upstream request.
-    assert upstream.done.wait(5)
+    assert upstream.done.wait(30)
     assert upstream.disconnected
 
 
 def test_chunks_are_relayed_as_they_arrive(http, scripted_upstream):
     events = [chunk(f"w{i} ") for i in range(4)] + [b"data: [DONE]\n\n"]
-    scripted_upstream.script(Reply.sse(events, interval=0.3))
+    scripted_upstream.script(Reply.sse(events, interval=0.5))
     arrivals: list[float] = []
     with http.stream("POST", "/v1/chat/completions", json={**CHAT, "stream": True}) as response:
         for line in response.iter_lines():
             if line.startswith("data: {"):
                 arrivals.append(time.monotonic())
     assert len(arrivals) == 4
-    # Buffered, they would arrive together; relayed, they spread over the upstream's 0.9 s
-    # (compared loosely: a loaded machine may bunch two of them).
+    # Buffered, they would arrive together; relayed, they spread over the upstream's 1.5 s
+    # (compared loosely: a loaded machine may hold back the first for a while).
     assert arrivals[-1] - arrivals[0] > 0.5, arrivals
 
 
@@ -90,7 +90,7 @@ def test_client_disconnect_cancels_a_silent_upstream(http, scripted_upstream, re
     with http.stream("POST", "/v1/chat/completions", json={**CHAT, "stream": True}) as response:
         next(response.iter_lines())
     (upstream,) = scripted_upstream.requests
-    assert upstream.done.wait(5), "the upstream request was not cancelled"
+    assert upstream.done.wait(30), "the upstream request was not cancelled"
     assert upstream.disconnected
     wait_until(lambda: len(recorder.events) == 1)
     assert recorder.events[0].status == 499
@@ -130,16 +130,16 @@ def test_upstream_breaking_mid_stream_ends_with_an_error_event_and_done(http, sc
 
 
 def test_upstream_silence_mid_stream_times_out(make_gateway, scripted_upstream, master_key):
-    gw = make_gateway(relay_config(scripted_upstream.base_url, timeout=0.5), plugins=[relay])
+    gw = make_gateway(relay_config(scripted_upstream.base_url, timeout=2), plugins=[relay])
     scripted_upstream.script(Reply.sse([chunk("a"), chunk("never")], hang_after=1))
     response = httpx.post(
         gw.url + "/v1/chat/completions",
         json={**CHAT, "stream": True},
         headers={"authorization": f"Bearer {master_key}"},
-        timeout=10,
+        timeout=30,
     )
     events = [e for e in response.content.split(b"\n\n") if e]
     assert b'"content":"a"' in events[0]
     assert b'"error"' in events[-2]
     assert events[-1] == b"data: [DONE]"
-    assert response.elapsed.total_seconds() < 3
+    assert response.elapsed.total_seconds() < 20  # the entry's 2 s, not the upstream's hour

@@ -118,9 +118,10 @@ def test_graceful_shutdown_finishes_requests_and_streams(tmp_path, workers, sign
             threads = [threading.Thread(target=stream), threading.Thread(target=slow)]
             for thread in threads:
                 thread.start()
-            assert first_chunk.wait(10)
-            deadline = time.monotonic() + 10
-            while not upstream.requests and time.monotonic() < deadline:
+            assert first_chunk.wait(30)
+            deadline = time.monotonic() + 30
+            while not upstream.requests:  # the slow request is in flight
+                assert time.monotonic() < deadline
                 time.sleep(0.01)
             served.signal(signum)
             for thread in threads:

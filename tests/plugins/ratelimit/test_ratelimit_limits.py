@@ -101,7 +101,7 @@ def test_stream_carries_headers_and_is_reconciled_when_it_ends(limited_gateway):
     with httpx.stream(
         "POST",
         gw.url + "/v1/chat/completions",
-        json={**body, "x_chunk_delay": 0.3},
+        json={**body, "x_chunk_delay": 1},  # the request "during" comes well inside 3 s
         headers={"authorization": "Bearer key-a"},
         timeout=30,
     ) as streamed:
@@ -154,19 +154,16 @@ def test_embeddings_are_limited(limited_gateway):
     assert post(gw, "a", body, "/v1/embeddings").status_code == 429
 
 
-def test_requests_in_flight_per_key(limited_gateway):
+def test_requests_in_flight_per_key(limited_gateway, upstream_calls):
     gw = limited_gateway(keys={"a": {"max_parallel": 2}})
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        slow = [pool.submit(chat, gw, "a", x_delay=1.5) for _ in range(2)]
-        deadline = time.monotonic() + 5
-        refused = None
-        while time.monotonic() < deadline:  # until both slow ones are in flight
-            answer = chat(gw, "a")
-            if answer.status_code == 429:
-                refused = answer
-                break
-            time.sleep(0.05)
-        assert refused is not None
+        slow = [pool.submit(chat, gw, "a", x_delay=3) for _ in range(2)]
+        deadline = time.monotonic() + 30
+        while len(upstream_calls) < 2:  # both slow ones were admitted and are in flight
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        refused = chat(gw, "a")
+        assert refused.status_code == 429
         assert "requests in flight" in refused.json()["error"]["message"]
         assert [f.result().status_code for f in slow] == [200, 200]
     assert chat(gw, "a").status_code == 200  # released when they ended

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from plugbay.settings import Settings
 from plugbay.testing import ServeProcess, install_plugin
 from plugbay_ratelimit.window import Scope, digest
-from plugbay_redis.ratelimit import RedisLimitStore
 
 HELLO = [{"role": "user", "content": "hello there world"}]
 
@@ -21,10 +20,6 @@ FAKE_PLUGIN = "from plugbay.testing.fake import plugbay_register_adapters\n"
 
 def scope(name: str, rpm=None, tpm=None, parallel=None) -> Scope:
     return Scope(name, digest(name), rpm, tpm, parallel)
-
-
-def store_for(url: str, **redis_table) -> RedisLimitStore:
-    return RedisLimitStore(Settings(extra={"redis": {"url": url, **redis_table}}))
 
 
 def chat(gw, key: str = "a", **body) -> httpx.Response:
@@ -37,25 +32,27 @@ def chat(gw, key: str = "a", **body) -> httpx.Response:
 
 
 @pytest.mark.anyio
-async def test_concurrent_charges_admit_exactly_the_limit(redis_url):
-    store = store_for(redis_url)
-    await store.start()
+async def test_concurrent_charges_admit_exactly_the_limit(open_store):
+    store = await open_store()
     key, model = scope("key:a", rpm=20, tpm=10_000), scope("model:m", rpm=1000)
     decisions = await asyncio.gather(*(store.charge([key, model], 100) for _ in range(100)))
+    assert [d for d in decisions if d.bucket < 0] == [], "Redis timed out: the store failed open"
     admitted = [d for d in decisions if d.admitted]
     assert len(admitted) == 20
     assert sorted(d.requests[1] for d in admitted) == list(range(20))
     refused = [d for d in decisions if not d.admitted]
     assert {d.refused for d in refused} == {("key:a", "requests", 20, 20)}
     assert all(0 < d.retry_after <= 61 for d in refused)
-    assert refused[0].requests == (20, 0, pytest.approx(60.5, abs=0.6))
-    await store.aclose()
+    limit, remaining, reset = refused[0].requests
+    assert (limit, remaining) == (20, 0)
+    # a minute after the newest admission it saw, less however long the burst had run by then
+    # (its 100 connections are opened at once: seconds, on a busy machine)
+    assert 50 < reset <= 61
 
 
 @pytest.mark.anyio
-async def test_tokens_settling_and_in_flight(redis_url):
-    store = store_for(redis_url)
-    await store.start()
+async def test_tokens_settling_and_in_flight(open_store):
+    store = await open_store()
     key = scope("key:t", tpm=1000, parallel=1)
     first = await store.charge([key], 900)
     assert first.admitted
@@ -68,7 +65,21 @@ async def test_tokens_settling_and_in_flight(redis_url):
     assert second.tokens[:2] == (1000, 50)
     too_big = await store.charge([scope("key:u", tpm=10)], 11)
     assert too_big.retry_after is None
+
+
+@pytest.mark.anyio
+async def test_timeouts_leave_no_connection_open(open_store, silent_redis):
+    # Short enough that the socket timeouts and the store's own deadline both fire, at every
+    # stage (connecting, sending, waiting for the answer).
+    store = await open_store(silent_redis.url, timeout=0.05)
+    for _ in range(3):
+        decisions = await asyncio.gather(
+            *(store.charge([scope("key:a", rpm=1)], 1) for _ in range(50))
+        )
+        assert all(d.admitted and d.bucket == -1 for d in decisions)  # open: nothing charged
     await store.aclose()
+    gc.collect()  # a connection dropped unclosed warns (an error here) now, in this test
+    silent_redis.assert_all_closed()
 
 
 def test_limits_and_headers_through_the_gateway(redis_gateway, redis_url, upstream_calls):
@@ -82,30 +93,47 @@ def test_limits_and_headers_through_the_gateway(redis_gateway, redis_url, upstre
     assert len(upstream_calls) == 2
 
 
-def test_outage_fails_open_without_hanging(redis_gateway, silent_port):
+# The outage tests' Redis never answers, whatever the load, so their outcome is fixed; the
+# only timing they assert is that a request is not held for long, with a bound well above
+# what a busy machine adds to the 0.5 s timeout and well below the client's 30 s.
+OUTAGE_TIMEOUT = 0.5
+NOT_HELD = 10.0
+
+
+def test_outage_fails_open_without_hanging(redis_gateway, down_url, upstream_calls):
     gw = redis_gateway(
-        {"url": f"redis://127.0.0.1:{silent_port}/0", "timeout": 0.2},
-        ratelimit={},
-        keys={"a": {"rpm": 1}},
+        {"url": down_url, "timeout": OUTAGE_TIMEOUT}, ratelimit={}, keys={"a": {"rpm": 1}}
     )
-    started = time.monotonic()
-    codes = [chat(gw).status_code for _ in range(3)]
-    assert codes == [200, 200, 200]  # open: admitted while Redis does not answer
-    assert time.monotonic() - started < 3.0
+    for _ in range(3):
+        started = time.monotonic()
+        answer = chat(gw)
+        assert answer.status_code == 200  # open: admitted while Redis does not answer
+        assert time.monotonic() - started < NOT_HELD
+    assert len(upstream_calls) == 3
 
 
-def test_outage_fails_closed_when_configured(redis_gateway, upstream_calls):
-    from plugbay.testing import free_port
-
+def test_outage_fails_closed_when_configured(redis_gateway, down_url, upstream_calls):
     gw = redis_gateway(
-        {"url": f"redis://127.0.0.1:{free_port()}/0", "on_error": "closed", "timeout": 0.2},
+        {"url": down_url, "on_error": "closed", "timeout": OUTAGE_TIMEOUT},
         ratelimit={},
         keys={"a": {"rpm": 100}},
     )
+    started = time.monotonic()
     refused = chat(gw)
+    assert time.monotonic() - started < NOT_HELD
     assert refused.status_code == 503
     assert refused.json()["error"]["code"] == "rate_limiter_unavailable"
     assert upstream_calls == []
+
+
+def test_gateway_closes_its_connections_to_a_hanging_redis(redis_gateway, silent_redis):
+    gw = redis_gateway(
+        {"url": silent_redis.url, "timeout": OUTAGE_TIMEOUT}, ratelimit={}, keys={"a": {"rpm": 1}}
+    )
+    assert chat(gw).status_code == 200
+    gw.stop()
+    gc.collect()
+    silent_redis.assert_all_closed()
 
 
 def test_redis_url_is_required(make_gateway):
@@ -133,6 +161,7 @@ provider = "local"
 
 [redis]
 url = "{url}"
+timeout = 30  # slow is not down: this test counts exactly
 
 [ratelimit]
 backend = "redis"

@@ -79,7 +79,7 @@ class GatewayServer:
         gateway: Gateway = self.app.state.gateway
         return gateway
 
-    def start(self, timeout: float = 15.0) -> Self:
+    def start(self, timeout: float = 60.0) -> Self:
         self._thread = threading.Thread(target=self._run, name="plugbay-gateway", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + timeout
@@ -99,10 +99,12 @@ class GatewayServer:
         except SystemExit:  # uvicorn exits when start-up fails; start() reports it
             pass
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 60.0) -> None:
         if self._thread is not None:
             self.server.should_exit = True
-            self._thread.join(15)
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                raise TimeoutError(f"the gateway did not stop in {timeout} s")
             self._thread = None
 
     def __enter__(self) -> Self:
@@ -140,8 +142,8 @@ class RunningGateway(GatewayServer):
         self._clients.append(client)
         return client
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 60.0) -> None:
         for client in self._clients:
             client.close()
         self._clients.clear()
-        super().stop()
+        super().stop(timeout)

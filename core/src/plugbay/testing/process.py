@@ -18,7 +18,12 @@ from typing import Any
 
 import httpx
 
-__all__ = ["ServeProcess", "free_port", "install_plugin"]
+__all__ = ["READY_TIMEOUT", "ServeProcess", "free_port", "install_plugin"]
+
+READY_TIMEOUT = 60.0
+"""Seconds :meth:`ServeProcess.start` waits for ``/health/ready``: a quiet machine needs one
+or two; one whose cores are busy with other work needs many more (each worker imports the
+gateway and its plugins). Reaching it is a failure, so it costs nothing when all is well."""
 
 
 def free_port() -> int:
@@ -68,16 +73,20 @@ class ServeProcess:
     def output(self) -> str:
         return self.log_path.read_text() if self.log_path.exists() else ""
 
-    def start(self, timeout: float = 20.0, *, ready_workers: int = 1) -> ServeProcess:
+    def start(self, timeout: float = READY_TIMEOUT, *, ready_workers: int = 1) -> ServeProcess:
         log = self.log_path.open("wb")
         self.process = subprocess.Popen(
             self.args, cwd=self.cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT
         )
         log.close()
-        self.wait_ready(timeout, workers=ready_workers)
+        try:
+            self.wait_ready(timeout, workers=ready_workers)
+        except BaseException:
+            self.stop()  # not left serving (and loading the machine) after a failed test
+            raise
         return self
 
-    def wait_ready(self, timeout: float = 20.0, workers: int = 1) -> set[int]:
+    def wait_ready(self, timeout: float = READY_TIMEOUT, workers: int = 1) -> set[int]:
         """Poll ``/health/ready`` until ``workers`` distinct worker pids have answered."""
         assert self.process is not None
         deadline = time.monotonic() + timeout
@@ -86,7 +95,9 @@ class ServeProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"serve exited with {self.process.returncode}:\n{self.output}")
             try:
-                with httpx.Client(timeout=2) as client:  # new connection, maybe another worker
+                # a new connection each time, maybe another worker; a worker busy starting
+                # up on a loaded machine may take seconds to answer
+                with httpx.Client(timeout=10) as client:
                     answer = client.get(self.url + "/health/ready")
                 if answer.status_code == 200:
                     pids.add(answer.json()["pid"])

@@ -28,7 +28,7 @@ class EventRecorder:
     def plugbay_request_finished(self, event: FinishedRequest) -> None:
         self.events.append(event)
 
-    def wait_for(self, count: int, timeout: float = 5.0) -> list[FinishedRequest]:
+    def wait_for(self, count: int, timeout: float = 30.0) -> list[FinishedRequest]:
         """The events, once there are at least ``count`` of them."""
         deadline = time.monotonic() + timeout
         while len(self.events) < count:
@@ -37,7 +37,7 @@ class EventRecorder:
             time.sleep(0.005)
         return self.events
 
-    def wait(self, request_id: str, timeout: float = 5.0) -> FinishedRequest:
+    def wait(self, request_id: str, timeout: float = 30.0) -> FinishedRequest:
         """The event of the request answered with ``x-request-id: request_id``."""
         deadline = time.monotonic() + timeout
         while True:
@@ -55,4 +55,4 @@ class EventRecorder:
             return len(asyncio.all_tasks())
 
         assert self.loop is not None, "the gateway has not started"
-        return asyncio.run_coroutine_threadsafe(count(), self.loop).result(5)
+        return asyncio.run_coroutine_threadsafe(count(), self.loop).result(30)

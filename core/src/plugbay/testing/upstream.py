@@ -233,7 +233,7 @@ class ScriptedUpstream:
         """The OpenAI-style base URL (``.../v1``)."""
         return self.url + "/v1"
 
-    def wait_arrived(self, count: int, timeout: float = 5.0) -> list[RecordedRequest]:
+    def wait_arrived(self, count: int, timeout: float = 30.0) -> list[RecordedRequest]:
         """Wait until ``count`` requests have arrived, answered or not (one being held)."""
         deadline = time.monotonic() + timeout
         while len(self.requests) < count:
@@ -242,7 +242,7 @@ class ScriptedUpstream:
             time.sleep(0.005)
         return self.requests
 
-    def wait_for(self, count: int, timeout: float = 5.0) -> list[RecordedRequest]:
+    def wait_for(self, count: int, timeout: float = 30.0) -> list[RecordedRequest]:
         """Wait until ``count`` requests have arrived and been answered (or abandoned)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -302,9 +302,11 @@ class ScriptedUpstream:
     def start(self) -> ScriptedUpstream:
         self._thread = threading.Thread(target=self._run, name="scripted-upstream", daemon=True)
         self._thread.start()
-        self._started.wait(10)
+        started = self._started.wait(60)
         if self._error is not None:
             raise self._error
+        if not started:
+            raise TimeoutError("the scripted upstream did not start")
         return self
 
     def _run(self) -> None:
