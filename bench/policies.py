@@ -20,10 +20,10 @@ from pathlib import Path
 import msgspec
 
 from plugbay import ChatRequest, Principal, RequestContext
-from plugbay.pricing import Price
+from plugbay._pricing import Price
+from plugbay._settings import Settings
+from plugbay._types import RecordedUsage
 from plugbay.schemas import ChatCompletionParams, Usage
-from plugbay.settings import Settings
-from plugbay.types import RecordedUsage
 from plugbay_cache.cache import ResponseCache
 from plugbay_cache.config import CacheConfig
 from plugbay_cache.key import cache_key

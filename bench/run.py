@@ -167,7 +167,7 @@ def start_gateway(
             *taskset(GATEWAY_CORE),
             sys.executable,
             "-m",
-            "plugbay.cli",
+            "plugbay",
             "serve",
             "--config",
             str(config),

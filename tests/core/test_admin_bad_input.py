@@ -92,7 +92,7 @@ def test_a_provider_with_a_safe_name_is_reachable_everywhere(admin):
 
 
 def test_the_config_file_refuses_the_same(make_gateway):
-    from plugbay.settings import ConfigError, parse_settings
+    from plugbay._settings import ConfigError, parse_settings
 
     bad = [
         ({"providers": [{"name": "a/b", "type": "fake"}]}, "providers[0].name"),

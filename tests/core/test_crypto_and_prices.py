@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from plugbay.crypto import SecretBox, SecretKeyMissing
-from plugbay.pricing import Price, cost, default_output_limit, default_price
+from plugbay._crypto import SecretBox, SecretKeyMissing
+from plugbay._pricing import Price, cost, default_output_limit, default_price
 from plugbay.schemas import PromptTokensDetails, Usage
 
 

@@ -11,7 +11,7 @@ import openai
 import pytest
 from litestar.testing import TestClient
 
-from plugbay.app import create_app
+from plugbay._app import create_app
 from plugbay.testing import Reply, build_settings
 from tests.core.support import CHAT, relay, relay_config
 
@@ -278,16 +278,16 @@ def test_health_ready_is_503_before_start(tmp_path):
 
 
 def test_the_body_is_decoded_once(gw, http, monkeypatch):
-    import plugbay.pipeline
+    import plugbay._pipeline
 
     calls: list[bytes] = []
-    decode = plugbay.pipeline._decode
+    decode = plugbay._pipeline._decode
 
     def counting(raw: bytes):
         calls.append(raw)
         return decode(raw)
 
-    monkeypatch.setattr(plugbay.pipeline, "_decode", counting)
+    monkeypatch.setattr(plugbay._pipeline, "_decode", counting)
     assert http.post("/v1/chat/completions", json=CHAT).status_code == 200
     assert http.post("/v1/chat/completions", json={**CHAT, "stream": True}).status_code == 200
     assert http.post("/v1/embeddings", json={"model": "public", "input": "x"}).status_code == 200

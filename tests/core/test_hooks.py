@@ -21,9 +21,9 @@ from plugbay import (
     RequestContext,
     hookimpl,
 )
-from plugbay.app import create_app
-from plugbay.plugins import PluginManager
-from plugbay.settings import ConfigError
+from plugbay._app import create_app
+from plugbay._plugins import PluginManager
+from plugbay._settings import ConfigError
 from plugbay.testing import GatewayServer, build_settings
 from tests.core.support import CANNED_CONFIG, CHAT, canned, relay, relay_config
 
@@ -438,7 +438,7 @@ def test_a_failing_shutdown_is_logged_and_others_still_run(make_gateway, caplog)
             raise RuntimeError("flush failed")
 
     gw = make_gateway(CANNED_CONFIG, plugins=[canned, sync, Broken()])
-    with caplog.at_level(logging.ERROR, logger="plugbay.plugins"):
+    with caplog.at_level(logging.ERROR, logger="plugbay._plugins"):
         gw.stop()
     assert "sync shutdown" in sync.log
     assert "plugin Broken failed during shutdown" in caplog.text

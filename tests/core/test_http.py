@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from plugbay.http import UpstreamClient
+from plugbay._http import UpstreamClient
 from plugbay.testing import Reply
 from tests.core.support import CHAT, relay, relay_config
 
@@ -116,7 +116,7 @@ def test_large_bodies_are_sent_whole(scripted_upstream, size):
 
 
 def test_connection_refused_and_timeouts_become_502_and_504(scripted_upstream):
-    from plugbay.errors import UpstreamError, UpstreamTimeout
+    from plugbay._errors import UpstreamError, UpstreamTimeout
     from tests.helpers import free_port
 
     scripted_upstream.script(Reply.hang(60))

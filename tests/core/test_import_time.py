@@ -24,13 +24,13 @@ from tests.helpers import HEAVY_MODULES, clean_env, heavy_modules, modules_after
 # Public modules a plugin imports at the top of its own modules.
 LIGHT_MODULES = [
     "plugbay",
-    "plugbay.errors",
+    "plugbay._errors",
     "plugbay.hookspecs",
-    "plugbay.protocols",
-    "plugbay.providers",
+    "plugbay._protocols",
+    "plugbay._providers",
     "plugbay.schemas",
-    "plugbay.settings",
-    "plugbay.types",
+    "plugbay._settings",
+    "plugbay._types",
     "plugbay.wire",
 ]
 

@@ -7,8 +7,8 @@ import json
 import httpx
 import pytest
 
-from plugbay.plugins import PluginLoadError, PluginManager
-from plugbay.settings import load_settings, parse_settings
+from plugbay._plugins import PluginLoadError, PluginManager
+from plugbay._settings import load_settings, parse_settings
 from tests.core.support import CANNED_CONFIG, HELLO_CONFIG, HELLO_PLUGIN, canned, make_distribution
 from tests.helpers import Served, clean_env, run_cli
 
@@ -51,7 +51,7 @@ def build(env: dict[str, str], config: dict | None = None) -> PluginManager:
     if settings is None:
         settings = load_settings(None, env=env)
     else:
-        from plugbay.settings import apply_environment
+        from plugbay._settings import apply_environment
 
         settings = apply_environment(settings, env)
     return PluginManager.build(settings.plugins)

@@ -10,9 +10,9 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from plugbay.registry import Store
-from plugbay.registry.migrations import MIGRATIONS
-from plugbay.settings import ModelSettings, ProviderSettings, Settings
+from plugbay._registry import Store
+from plugbay._registry.migrations import MIGRATIONS
+from plugbay._settings import ModelSettings, ProviderSettings, Settings
 from tests.core.support import canned
 
 
@@ -88,7 +88,7 @@ def test_a_newer_schema_is_refused(tmp_path):
 
 
 def test_migrations_are_applied_in_order(tmp_path, monkeypatch):
-    from plugbay.registry import store as store_module
+    from plugbay._registry import store as store_module
 
     extra = [*MIGRATIONS, "CREATE TABLE later (x INTEGER);"]
     path = tmp_path / "db"

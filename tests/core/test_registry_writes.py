@@ -17,8 +17,8 @@ import httpx
 import msgspec
 import pytest
 
-from plugbay.auth import hash_key
-from plugbay.registry import RegistryBusy, Store
+from plugbay._auth import hash_key
+from plugbay._registry import RegistryBusy, Store
 from tests.core.support import CANNED_CONFIG, canned
 
 CHAT = {"model": "canned", "messages": [{"role": "user", "content": "hi"}]}
@@ -157,7 +157,7 @@ def test_usage_batches_wait_for_the_lock_and_are_never_lost(make_gateway, tmp_pa
     gw = make_gateway(CANNED_CONFIG, plugins=[canned], database=path)
     gw.gateway.store.write_timeout = 0.2
     client = gw.openai()
-    with caplog.at_level(logging.WARNING, logger="plugbay.usage"), locked(path):
+    with caplog.at_level(logging.WARNING, logger="plugbay._usage"), locked(path):
         for _ in range(5):
             client.chat.completions.create(**CHAT)
         wait_for(lambda: "writing usage records" in caplog.text, "a usage write to meet the lock")
@@ -194,7 +194,7 @@ def test_a_registry_file_others_can_read_is_reported(tmp_path, caplog):
     async def main() -> None:
         await (await Store(path).open()).close()
 
-    with caplog.at_level(logging.WARNING, logger="plugbay.registry"):
+    with caplog.at_level(logging.WARNING, logger="plugbay._registry"):
         asyncio.run(main())
     assert f"{path} is open to other users (mode 644)" in caplog.text
 

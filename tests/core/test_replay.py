@@ -1,11 +1,11 @@
-"""plugbay.replay: a completion as a stream and a stream as a completion, both ways."""
+"""plugbay._replay: a completion as a stream and a stream as a completion, both ways."""
 
 from __future__ import annotations
 
 import msgspec
 import pytest
 
-from plugbay.replay import StreamAssembler, replay_events
+from plugbay._replay import StreamAssembler, replay_events
 from plugbay.schemas import Usage
 
 COMPLETION = {

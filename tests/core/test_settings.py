@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from plugbay.settings import ConfigError, load_settings
+from plugbay._settings import ConfigError, load_settings
 from tests.helpers import clean_env, run_cli
 
 FULL = """
@@ -174,9 +174,9 @@ def test_invalid_config_names_file_key_and_fault(tmp_path, text, message):
 
 
 def test_provider_bounds_default_to_timeout():
-    from plugbay.http import UpstreamClient
-    from plugbay.providers import ProviderContext
-    from plugbay.settings import ProviderSettings
+    from plugbay._http import UpstreamClient
+    from plugbay._providers import ProviderContext
+    from plugbay._settings import ProviderSettings
 
     plain = ProviderSettings(name="p", type="t", timeout=42)
     assert (plain.first_byte_timeout, plain.idle_timeout) == (None, None)

@@ -145,7 +145,7 @@ def test_a_silent_connection_is_closed_after_the_keep_alive_timeout(make_gateway
 
 @pytest.mark.parametrize("field", ["header_timeout", "body_timeout", "min_body_rate"])
 def test_the_limits_must_be_positive(field):
-    from plugbay.settings import ConfigError, parse_settings
+    from plugbay._settings import ConfigError, parse_settings
 
     with pytest.raises(ConfigError, match=f"server.{field}: must be positive"):
         parse_settings({"server": {field: 0}}, source="t")

@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from plugbay import Principal, RequestContext, hookimpl
+from plugbay._types import RecordedUsage
 from plugbay.testing import EventRecorder, fake
-from plugbay.types import RecordedUsage
 
 MODELS = {
     "providers": [{"name": "f", "type": "fake", "reply": "one two three"}],

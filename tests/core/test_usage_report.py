@@ -7,8 +7,8 @@ import datetime as dt
 
 import pytest
 
-from plugbay.admin.usage import report
-from plugbay.registry import Store
+from plugbay._admin.usage import report
+from plugbay._registry import Store
 
 DAY1 = dt.datetime(2026, 3, 1, 10, 15, tzinfo=dt.UTC).timestamp()
 DAY2 = dt.datetime(2026, 3, 2, 23, 59, tzinfo=dt.UTC).timestamp()

@@ -6,7 +6,7 @@ import time
 import msgspec
 import pytest
 
-from plugbay.errors import UpstreamError
+from plugbay._errors import UpstreamError
 from plugbay.wire import SSEBuffer, event_data, json_answer
 
 STREAM = b'event: a\r\ndata: {"n":1}\r\n\r\nevent: b\r\ndata: {"n":2}\r\n\r\n'

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 import plugbay_echo
 import plugbay_keys
 import plugbay_ratelimit
-from plugbay.cli import cli
+from plugbay._cli import cli
 from plugbay.testing import EventRecorder, ServeProcess
 
 HELLO = [{"role": "user", "content": "a b c d e"}]

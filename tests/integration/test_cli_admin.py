@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 import plugbay_keys
 import plugbay_openai
-from plugbay.cli import cli
+from plugbay._cli import cli
 
 
 @pytest.fixture

@@ -12,12 +12,12 @@ from collections import Counter
 import httpx
 import pytest
 
-from plugbay.admin import keys as key_ops
-from plugbay.admin.shapes import KeyCreate
-from plugbay.crypto import SecretBox
-from plugbay.pricing import Price
-from plugbay.registry import Store, catalog
-from plugbay.settings import ModelSettings, ProviderSettings
+from plugbay._admin import keys as key_ops
+from plugbay._admin.shapes import KeyCreate
+from plugbay._crypto import SecretBox
+from plugbay._pricing import Price
+from plugbay._registry import Store, catalog
+from plugbay._settings import ModelSettings, ProviderSettings
 from plugbay.testing import ServeProcess, install_plugin
 
 pytestmark = pytest.mark.slow

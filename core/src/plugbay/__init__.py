@@ -21,7 +21,7 @@ hookimpl = pluggy.HookimplMarker("plugbay")
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from plugbay.errors import (
+    from plugbay._errors import (
         AuthenticationError,
         InvalidRequest,
         ModelNotFound,
@@ -35,9 +35,11 @@ if TYPE_CHECKING:
         UpstreamError,
         UpstreamTimeout,
     )
-    from plugbay.protocols import Authenticator, Cache, Provider, RateLimiter
-    from plugbay.providers import BaseProvider, ProviderContext
-    from plugbay.types import (
+    from plugbay._pricing import Price, cost, default_output_limit
+    from plugbay._protocols import Authenticator, Cache, Provider, RateLimiter
+    from plugbay._providers import BaseProvider, ProviderContext
+    from plugbay._settings import ConfigError, Settings
+    from plugbay._types import (
         ChatRequest,
         ChatResponse,
         ChatStream,
@@ -45,38 +47,47 @@ if TYPE_CHECKING:
         EmbeddingsResponse,
         FinishedRequest,
         Principal,
+        RecordedUsage,
         RequestContext,
     )
+    from plugbay.schemas import Usage
 
 # Where each lazily imported name lives; keep in step with the TYPE_CHECKING imports above
 # (tests/core/test_import_time.py checks both against __all__).
 _LAZY: dict[str, str] = {
-    "AuthenticationError": "plugbay.errors",
-    "InvalidRequest": "plugbay.errors",
-    "ModelNotFound": "plugbay.errors",
-    "NotFound": "plugbay.errors",
-    "PayloadTooLarge": "plugbay.errors",
-    "PermissionDenied": "plugbay.errors",
-    "PlugbayError": "plugbay.errors",
-    "ProviderError": "plugbay.errors",
-    "RateLimited": "plugbay.errors",
-    "ServiceUnavailable": "plugbay.errors",
-    "UpstreamError": "plugbay.errors",
-    "UpstreamTimeout": "plugbay.errors",
-    "Authenticator": "plugbay.protocols",
-    "Cache": "plugbay.protocols",
-    "Provider": "plugbay.protocols",
-    "RateLimiter": "plugbay.protocols",
-    "BaseProvider": "plugbay.providers",
-    "ProviderContext": "plugbay.providers",
-    "ChatRequest": "plugbay.types",
-    "ChatResponse": "plugbay.types",
-    "ChatStream": "plugbay.types",
-    "EmbeddingsRequest": "plugbay.types",
-    "EmbeddingsResponse": "plugbay.types",
-    "FinishedRequest": "plugbay.types",
-    "Principal": "plugbay.types",
-    "RequestContext": "plugbay.types",
+    "AuthenticationError": "plugbay._errors",
+    "InvalidRequest": "plugbay._errors",
+    "ModelNotFound": "plugbay._errors",
+    "NotFound": "plugbay._errors",
+    "PayloadTooLarge": "plugbay._errors",
+    "PermissionDenied": "plugbay._errors",
+    "PlugbayError": "plugbay._errors",
+    "ProviderError": "plugbay._errors",
+    "RateLimited": "plugbay._errors",
+    "ServiceUnavailable": "plugbay._errors",
+    "UpstreamError": "plugbay._errors",
+    "UpstreamTimeout": "plugbay._errors",
+    "Authenticator": "plugbay._protocols",
+    "Cache": "plugbay._protocols",
+    "Provider": "plugbay._protocols",
+    "RateLimiter": "plugbay._protocols",
+    "BaseProvider": "plugbay._providers",
+    "ProviderContext": "plugbay._providers",
+    "ChatRequest": "plugbay._types",
+    "ChatResponse": "plugbay._types",
+    "ChatStream": "plugbay._types",
+    "EmbeddingsRequest": "plugbay._types",
+    "EmbeddingsResponse": "plugbay._types",
+    "FinishedRequest": "plugbay._types",
+    "Principal": "plugbay._types",
+    "RequestContext": "plugbay._types",
+    "RecordedUsage": "plugbay._types",
+    "ConfigError": "plugbay._settings",
+    "Settings": "plugbay._settings",
+    "Price": "plugbay._pricing",
+    "cost": "plugbay._pricing",
+    "default_output_limit": "plugbay._pricing",
+    "Usage": "plugbay.schemas",
 }
 
 __all__ = [
@@ -87,6 +98,7 @@ __all__ = [
     "ChatRequest",
     "ChatResponse",
     "ChatStream",
+    "ConfigError",
     "EmbeddingsRequest",
     "EmbeddingsResponse",
     "FinishedRequest",
@@ -96,16 +108,22 @@ __all__ = [
     "PayloadTooLarge",
     "PermissionDenied",
     "PlugbayError",
+    "Price",
     "Principal",
     "Provider",
     "ProviderContext",
     "ProviderError",
     "RateLimited",
     "RateLimiter",
+    "RecordedUsage",
     "RequestContext",
     "ServiceUnavailable",
+    "Settings",
     "UpstreamError",
     "UpstreamTimeout",
+    "Usage",
+    "cost",
+    "default_output_limit",
     "hookimpl",
 ]
 

@@ -13,7 +13,7 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator, Iterable
 from typing import Any, TypeVar
 
-from plugbay.errors import InvalidRequest, PayloadTooLarge, PlugbayError
+from plugbay._errors import InvalidRequest, PayloadTooLarge, PlugbayError
 
 Scope = dict[str, Any]
 Receive = Callable[[], Any]

@@ -1,4 +1,4 @@
-"""Time and size bounds on an upstream call, for :class:`plugbay.http.UpstreamClient`.
+"""Time and size bounds on an upstream call, for :class:`plugbay._http.UpstreamClient`.
 
 ``asyncio.timeout`` costs ~5 µs a use here (a context manager, a timer handle, a heap push
 and a cancel); a stream waits once per network read, so :class:`Watchdog` keeps one timer
@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from plugbay.errors import PlugbayError, UpstreamError, UpstreamTimeout
+from plugbay._errors import PlugbayError, UpstreamError, UpstreamTimeout
 from plugbay.wire import too_large
 
 __all__ = ["BoundedBody", "Watchdog", "declares_more"]

@@ -51,8 +51,8 @@ def admin_client(url: str | None, key: str | None, config: str | None) -> Iterat
         return
     from litestar.testing import TestClient
 
-    from plugbay.app import create_app
-    from plugbay.cli import _load
+    from plugbay._app import create_app
+    from plugbay._cli import _load
 
     # Only the registry is needed: `${VAR}`s of [auth] and the providers need not be set,
     # and the config is not imported (that is `serve`'s job).

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import msgspec
 
-from plugbay.crypto import SECRET_KEY_ENV, SecretKeyMissing, SecretUnreadable
-from plugbay.errors import ServiceUnavailable
+from plugbay._crypto import SECRET_KEY_ENV, SecretKeyMissing, SecretUnreadable
+from plugbay._errors import ServiceUnavailable
 
 __all__ = ["ProviderProblem"]
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from plugbay.errors import error_body
+from plugbay._errors import error_body
 
 __all__ = ["Deadlines", "GatewayProtocol"]
 

@@ -19,12 +19,12 @@ from litestar import Litestar
 from uvicorn.supervisors.multiprocess import Multiprocess
 
 from plugbay import _protocol
-from plugbay.app import create_app
-from plugbay.auth import hash_key, new_key
-from plugbay.default_plugins.master_key import MASTER_KEY_HASH, MASTER_KEY_PREFIX
-from plugbay.gateway import Gateway
-from plugbay.plugins import PluginManager
-from plugbay.settings import Settings, load_settings
+from plugbay._app import create_app
+from plugbay._auth import hash_key, new_key
+from plugbay._default_plugins.master_key import MASTER_KEY_HASH, MASTER_KEY_PREFIX
+from plugbay._gateway import Gateway
+from plugbay._plugins import PluginManager
+from plugbay._settings import Settings, load_settings
 
 log = logging.getLogger("plugbay")
 

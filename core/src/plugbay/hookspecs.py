@@ -19,9 +19,9 @@ if TYPE_CHECKING:
 
     import click
 
-    from plugbay.gateway import Gateway
-    from plugbay.settings import Settings
-    from plugbay.types import FinishedRequest, RequestContext
+    from plugbay._gateway import Gateway
+    from plugbay._settings import Settings
+    from plugbay._types import FinishedRequest, RequestContext
 
 hookspec = pluggy.HookspecMarker("plugbay")
 
@@ -45,7 +45,7 @@ def plugbay_register_adapters(register: Callable[..., None], settings: Settings)
 
 @hookspec
 def plugbay_register_authenticators(register: Callable[[Any], None], settings: Settings) -> None:
-    """Register :class:`~plugbay.protocols.Authenticator` objects.
+    """Register :class:`~plugbay._protocols.Authenticator` objects.
 
     They are asked in registration order (plugins before the built-in master key).
     Sync; called once when the app is built.
@@ -56,7 +56,7 @@ def plugbay_register_authenticators(register: Callable[[Any], None], settings: S
 
 @hookspec
 def plugbay_register_rate_limiters(register: Callable[[Any], None], settings: Settings) -> None:
-    """Register :class:`~plugbay.protocols.RateLimiter` objects.
+    """Register :class:`~plugbay._protocols.RateLimiter` objects.
 
     Every registered limiter must admit a request before it reaches a provider.
     Sync; called once when the app is built.
@@ -67,7 +67,7 @@ def plugbay_register_rate_limiters(register: Callable[[Any], None], settings: Se
 
 @hookspec
 def plugbay_register_caches(register: Callable[[Any], None], settings: Settings) -> None:
-    """Register :class:`~plugbay.protocols.Cache` objects.
+    """Register :class:`~plugbay._protocols.Cache` objects.
 
     The first registered cache answers lookups and stores answers.
     Sync; called once when the app is built.
@@ -81,7 +81,7 @@ def plugbay_register_routes(register: Callable[[Any], None], settings: Settings)
     """Register extra Litestar route handlers, controllers or routers.
 
     Sync; called once when the app is built. Routes are served under the app's auth only if
-    they check it themselves (``plugbay.routes.common.require_admin`` is a guard for that).
+    they check it themselves (``plugbay._routes.common.require_admin`` is a guard for that).
 
     .. versionadded:: 0.1
     """

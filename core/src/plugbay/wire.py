@@ -6,22 +6,24 @@ from __future__ import annotations
 import base64
 import struct
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
-from plugbay.errors import (
+from plugbay._errors import (
     PlugbayError,
     ProviderError,
     RateLimited,
     UpstreamError,
 )
+from plugbay._settings import DEFAULT_MAX_RESPONSE_SIZE
 from plugbay.schemas import Usage
-from plugbay.settings import DEFAULT_MAX_RESPONSE_SIZE
 
 __all__ = [
+    "DEFAULT_MAX_RESPONSE_SIZE",
     "DONE",
     "SSEBuffer",
+    "UpstreamClient",
     "embeddings_answer",
     "encode_event",
     "event_data",
@@ -31,6 +33,19 @@ __all__ = [
     "too_large",
     "upstream_error",
 ]
+
+if TYPE_CHECKING:
+    from plugbay._http import UpstreamClient
+
+
+def __getattr__(name: str) -> object:
+    # The upstream client imports httpx and aiohttp: only for the adapters that build one.
+    if name == "UpstreamClient":
+        from plugbay._http import UpstreamClient
+
+        return UpstreamClient
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 DONE = b"data: [DONE]\n\n"
 INVALID = "upstream_invalid_response"

@@ -24,8 +24,8 @@ from plugbay import (
     UpstreamError,
     UpstreamTimeout,
 )
+from plugbay._settings import ProviderSettings
 from plugbay.schemas import ChatCompletionParams, PromptTokensDetails, Usage
-from plugbay.settings import ProviderSettings
 from plugbay.testing import Reply
 from plugbay_anthropic import wire
 from plugbay_anthropic.errors import stream_error

@@ -165,7 +165,7 @@ def test_sqlite_is_the_default_file_beside_the_registry(cached_gateway, tmp_path
 
 def test_unknown_backend_is_a_config_error(make_gateway):
     import plugbay_cache
-    from plugbay.settings import ConfigError
+    from plugbay._settings import ConfigError
 
     with pytest.raises(ConfigError, match="unknown backend 'nope'"):
         make_gateway({"cache": {"backend": "nope"}}, plugins=[plugbay_cache])

@@ -23,7 +23,7 @@ from gemini_wire import (
 
 import plugbay_gemini
 from plugbay import ProviderContext
-from plugbay.settings import ConfigError, ProviderSettings
+from plugbay._settings import ConfigError, ProviderSettings
 from plugbay.testing import RunningGateway, ScriptedUpstream
 from plugbay_gemini.provider import GeminiOptions, GeminiProvider, VertexOptions, VertexProvider
 

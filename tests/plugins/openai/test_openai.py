@@ -11,8 +11,8 @@ import pytest
 
 import plugbay_openai
 from plugbay import ChatRequest, ProviderContext, ProviderError, RateLimited, UpstreamError
+from plugbay._settings import ProviderSettings
 from plugbay.schemas import ChatCompletionParams
-from plugbay.settings import ProviderSettings
 from plugbay.testing import Reply
 from plugbay_openai.provider import DEFAULT_BASE_URL, OpenAIOptions, OpenAIProvider
 

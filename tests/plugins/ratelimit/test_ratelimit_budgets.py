@@ -261,9 +261,9 @@ async def test_settled_costs_leave_the_pending_list_once_recorded():
     import msgspec
 
     from plugbay import ChatRequest, RequestContext
-    from plugbay.pricing import Price
+    from plugbay._pricing import Price
+    from plugbay._types import RecordedUsage
     from plugbay.schemas import ChatCompletionParams, Usage
-    from plugbay.types import RecordedUsage
     from plugbay_ratelimit.config import load_config
     from plugbay_ratelimit.limiter import SlidingWindowLimiter
     from plugbay_ratelimit.stores import MemoryStore

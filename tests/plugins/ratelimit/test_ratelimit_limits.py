@@ -180,7 +180,7 @@ def test_limits_are_shared_by_gateways_on_one_state_file(limited_gateway, tmp_pa
 
 def test_unknown_backend_is_a_config_error(make_gateway):
     import plugbay_ratelimit
-    from plugbay.settings import ConfigError
+    from plugbay._settings import ConfigError
 
     with pytest.raises(ConfigError, match="unknown backend 'nope'"):
         make_gateway({"ratelimit": {"backend": "nope"}}, plugins=[plugbay_ratelimit])

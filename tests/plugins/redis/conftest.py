@@ -17,7 +17,7 @@ import redis
 import plugbay_cache
 import plugbay_ratelimit
 from plugbay import Principal, hookimpl
-from plugbay.settings import Settings
+from plugbay._settings import Settings
 from plugbay.testing import fake, free_port
 from plugbay_redis.ratelimit import RedisLimitStore
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from plugbay.settings import Settings
+from plugbay._settings import Settings
 from plugbay.testing import ServeProcess, install_plugin
 from plugbay_ratelimit.window import Hold, Scope, digest
 from plugbay_redis.ratelimit import RedisLimitStore

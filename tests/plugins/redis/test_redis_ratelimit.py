@@ -138,7 +138,7 @@ def test_gateway_closes_its_connections_to_a_hanging_redis(redis_gateway, silent
 
 def test_redis_url_is_required(make_gateway):
     import plugbay_ratelimit
-    from plugbay.settings import ConfigError
+    from plugbay._settings import ConfigError
 
     with pytest.raises(ConfigError, match="url"):
         make_gateway({"ratelimit": {"backend": "redis"}}, plugins=[plugbay_ratelimit])

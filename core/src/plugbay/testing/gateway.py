@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any, Self
 import uvicorn
 
 from plugbay import _protocol
-from plugbay.app import create_app
-from plugbay.settings import Settings, parse_settings
+from plugbay._app import create_app
+from plugbay._settings import Settings, parse_settings
 
 if TYPE_CHECKING:
     from litestar import Litestar
 
-    from plugbay.gateway import Gateway
+    from plugbay._gateway import Gateway
 
 __all__ = ["GatewayServer", "RunningGateway", "build_settings"]
 

@@ -56,7 +56,7 @@ class ServeProcess:
         self.args = [
             sys.executable,
             "-m",
-            "plugbay.cli",
+            "plugbay",
             "serve",
             "--port",
             str(self.port),

@@ -10,7 +10,7 @@ import asyncio
 import time
 
 from plugbay import hookimpl
-from plugbay.types import FinishedRequest
+from plugbay._types import FinishedRequest
 
 __all__ = ["EventRecorder"]
 

@@ -23,8 +23,7 @@ import httpx
 import msgspec
 
 from plugbay import PlugbayError, UpstreamError
-from plugbay.settings import DEFAULT_MAX_RESPONSE_SIZE
-from plugbay.wire import SSEBuffer, encode_event, invalid_event
+from plugbay.wire import DEFAULT_MAX_RESPONSE_SIZE, SSEBuffer, encode_event, invalid_event
 from plugbay_anthropic import wire
 from plugbay_anthropic.errors import stream_error
 from plugbay_anthropic.response import finish_reason, tool_arguments, usage, usage_json

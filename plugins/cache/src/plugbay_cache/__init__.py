@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from plugbay import hookimpl
-from plugbay.settings import Settings
+from plugbay import Settings, hookimpl
 from plugbay_cache.cache import ResponseCache, open_store
 from plugbay_cache.config import load_config
 

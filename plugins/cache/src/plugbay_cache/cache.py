@@ -12,14 +12,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from plugbay.settings import ConfigError
+from plugbay import ConfigError
 from plugbay_cache.key import cache_key
 from plugbay_cache.stores import CacheStore, MemoryStore, Partition
 
 if TYPE_CHECKING:
-    from plugbay.gateway import Gateway
-    from plugbay.settings import Settings
-    from plugbay.types import ChatRequest, EmbeddingsRequest, RequestContext
+    from plugbay import ChatRequest, EmbeddingsRequest, RequestContext, Settings
+    from plugbay._gateway import Gateway
     from plugbay_cache.config import CacheConfig
 
 __all__ = ["BACKENDS_GROUP", "ResponseCache", "open_store"]

@@ -21,7 +21,7 @@ from typing import Any
 
 import msgspec
 
-from plugbay.settings import ConfigError
+from plugbay import ConfigError
 
 __all__ = ["CacheConfig", "ModelCache", "load_config"]
 

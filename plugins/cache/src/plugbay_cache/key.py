@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 if TYPE_CHECKING:
-    from plugbay.types import ChatRequest, EmbeddingsRequest, RequestContext
+    from plugbay import ChatRequest, EmbeddingsRequest, RequestContext
 
 __all__ = ["IGNORED_FIELDS", "cache_key"]
 

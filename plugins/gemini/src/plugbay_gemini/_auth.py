@@ -16,8 +16,7 @@ from datetime import UTC
 from types import ModuleType
 from typing import Any
 
-from plugbay import UpstreamError
-from plugbay.settings import ConfigError
+from plugbay import ConfigError, UpstreamError
 
 __all__ = ["SCOPES", "GoogleCredentials", "import_google_auth"]
 

@@ -19,8 +19,7 @@ import msgspec
 
 from plugbay import ChatStream, PlugbayError, UpstreamError
 from plugbay.schemas import Usage
-from plugbay.settings import DEFAULT_MAX_RESPONSE_SIZE
-from plugbay.wire import SSEBuffer
+from plugbay.wire import DEFAULT_MAX_RESPONSE_SIZE, SSEBuffer
 from plugbay_gemini._errors import INVALID_RESPONSE, status_error
 from plugbay_gemini._native import GenerateContentResponse, decode_response
 from plugbay_gemini._response import (

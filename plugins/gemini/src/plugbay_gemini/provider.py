@@ -20,13 +20,13 @@ from plugbay import (
     ChatRequest,
     ChatResponse,
     ChatStream,
+    ConfigError,
     EmbeddingsRequest,
     EmbeddingsResponse,
     ProviderContext,
     UpstreamError,
 )
-from plugbay.http import UpstreamClient
-from plugbay.settings import ConfigError
+from plugbay.wire import UpstreamClient
 from plugbay_gemini import _embeddings
 from plugbay_gemini._auth import GoogleCredentials
 from plugbay_gemini._errors import INVALID_RESPONSE, response_error, status_error

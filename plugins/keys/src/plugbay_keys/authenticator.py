@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from plugbay import AuthenticationError, Principal, RateLimited
-from plugbay.auth import hash_key
+from plugbay._auth import hash_key
 
 if TYPE_CHECKING:
-    from plugbay.gateway import Gateway
+    from plugbay._gateway import Gateway
 
 KEY_PREFIX = "pb-"
 _SKEW = 5.0

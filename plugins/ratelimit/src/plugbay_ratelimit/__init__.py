@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from plugbay import hookimpl
-from plugbay.settings import Settings
+from plugbay import Settings, hookimpl
 from plugbay_ratelimit.config import load_config
 from plugbay_ratelimit.limiter import SlidingWindowLimiter
 from plugbay_ratelimit.stores import open_store

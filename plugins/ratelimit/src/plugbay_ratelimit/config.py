@@ -34,7 +34,7 @@ from typing import Any
 
 import msgspec
 
-from plugbay.settings import ConfigError
+from plugbay import ConfigError
 
 __all__ = ["KeyLimits", "ModelLimits", "RateLimitConfig", "load_config"]
 

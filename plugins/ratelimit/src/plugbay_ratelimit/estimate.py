@@ -21,7 +21,7 @@ from typing import Any
 
 import msgspec
 
-from plugbay.types import ChatRequest, EmbeddingsRequest
+from plugbay import ChatRequest, EmbeddingsRequest
 
 __all__ = ["IMAGE_TOKENS_BOUND", "estimate_tokens", "prompt_bound"]
 

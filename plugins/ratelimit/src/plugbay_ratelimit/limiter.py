@@ -21,19 +21,17 @@ import logging
 import math
 from typing import TYPE_CHECKING, Any
 
-from plugbay.errors import RateLimited
-from plugbay.pricing import cost as _cost
-from plugbay.pricing import default_output_limit
+from plugbay import ChatRequest, RateLimited, default_output_limit
+from plugbay import cost as _cost
 from plugbay.schemas import Usage
-from plugbay.types import ChatRequest
 from plugbay_ratelimit.config import KeyLimits
 from plugbay_ratelimit.estimate import estimate_tokens, prompt_bound
 from plugbay_ratelimit.layout import NANOS, nanos
 from plugbay_ratelimit.window import SLOT, Hold, Scope, digest
 
 if TYPE_CHECKING:
-    from plugbay.gateway import Gateway
-    from plugbay.types import EmbeddingsRequest, Principal, RecordedUsage, RequestContext
+    from plugbay import EmbeddingsRequest, Principal, RecordedUsage, RequestContext
+    from plugbay._gateway import Gateway
     from plugbay_ratelimit.config import RateLimitConfig
     from plugbay_ratelimit.stores import LimitStore
     from plugbay_ratelimit.window import Decision

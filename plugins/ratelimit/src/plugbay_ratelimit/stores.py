@@ -37,11 +37,11 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from plugbay.settings import ConfigError
+from plugbay import ConfigError
 from plugbay_ratelimit.window import HEADER, MAGIC, RECORD, Decision, Hold, Scope, Table
 
 if TYPE_CHECKING:
-    from plugbay.settings import Settings
+    from plugbay import Settings
     from plugbay_ratelimit.config import RateLimitConfig
 
 __all__ = ["BACKENDS_GROUP", "FileStore", "LimitStore", "MemoryStore", "open_store"]

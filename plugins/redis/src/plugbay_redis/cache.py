@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from plugbay_redis.config import WarnOnce, connect, load_config
 
 if TYPE_CHECKING:
-    from plugbay.settings import Settings
+    from plugbay import Settings
     from plugbay_cache.config import CacheConfig
     from plugbay_cache.stores import Partition
 

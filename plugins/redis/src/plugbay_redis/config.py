@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from plugbay.settings import ConfigError
+from plugbay import ConfigError
 
 if TYPE_CHECKING:
     import redis.asyncio
 
-    from plugbay.settings import Settings
+    from plugbay import Settings
 
 __all__ = ["RedisConfig", "WarnOnce", "connect", "load_config"]
 

@@ -25,13 +25,13 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from plugbay.errors import ServiceUnavailable
+from plugbay import ServiceUnavailable
 from plugbay_ratelimit.window import SLOT, Decision, Hold, Scope
 from plugbay_redis.config import WarnOnce, connect, load_config
 from plugbay_redis.scripts import CHARGE, HEARTBEAT, RECORDED, RETIRE, SETTLE
 
 if TYPE_CHECKING:
-    from plugbay.settings import Settings
+    from plugbay import Settings
     from plugbay_ratelimit.config import RateLimitConfig
 
 __all__ = ["RedisLimitStore"]

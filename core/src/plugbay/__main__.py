@@ -1,0 +1,5 @@
+"""``python -m plugbay``: the command line."""
+
+from plugbay._cli import main
+
+main()

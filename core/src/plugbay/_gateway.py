@@ -1,0 +1,461 @@
+"""The gateway: the state one worker process serves from, and its lifecycle.
+
+Built once per app by :func:`plugbay._app.create_app`. At start-up it opens the registry,
+imports the config file, builds a provider per registry entry and resolves every plugin
+hook into plain lists; the request path reads only those.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from plugbay._auth import AuthChain
+from plugbay._crypto import SecretBox, SecretKeyMissing
+from plugbay._errors import ModelNotFound
+from plugbay._pricing import Price, default_price
+from plugbay._pricing import cost as _cost
+from plugbay._problems import ProviderProblem
+from plugbay._providers import ProviderContext
+from plugbay._registry import RegistryBusy, Snapshot, Store
+from plugbay._settings import ConfigError, ModelSettings, ProviderSettings
+from plugbay._types import FinishedRequest
+from plugbay._usage import UsageRecorder
+from plugbay._utils import await_me_maybe
+from plugbay._validation import describe
+
+if TYPE_CHECKING:
+    from plugbay._plugins import AdapterType, PluginManager
+    from plugbay._protocols import Cache, Provider, RateLimiter
+    from plugbay._registry import ProviderRecord
+    from plugbay._settings import Settings
+    from plugbay._types import RecordedUsage, RequestContext
+
+__all__ = ["Gateway", "Route"]
+
+log = logging.getLogger("plugbay")
+
+EMBEDDED_DEFAULT = "echo"
+WATCH_INTERVAL = 0.25
+
+
+class Route:
+    """A public model name resolved to the provider that serves it."""
+
+    __slots__ = ("name", "provider", "provider_name", "upstream_model")
+
+    def __init__(self, name: str, provider_name: str, upstream_model: str, provider: Provider):
+        self.name = name
+        self.provider_name = provider_name
+        self.upstream_model = upstream_model
+        self.provider = provider
+
+
+class _LiveProvider:
+    __slots__ = ("ctx", "provider", "record")
+
+    def __init__(self, record: ProviderRecord, provider: Provider, ctx: ProviderContext):
+        self.record, self.provider, self.ctx = record, provider, ctx
+
+
+class Gateway:
+    """Everything a worker serves from. Attributes read on the request path are plain values."""
+
+    def __init__(
+        self, settings: Settings, plugins: PluginManager, *, import_config: bool = True
+    ) -> None:
+        self.settings = settings
+        self.import_config = import_config
+        self.plugins = plugins
+        self.max_body_size = settings.server.max_body_size
+        self.adapters: dict[str, AdapterType] = plugins.adapters(settings)
+        self.auth = AuthChain(plugins.authenticators(settings), disabled=settings.auth.disabled)
+        self.rate_limiters: tuple[RateLimiter, ...] = tuple(plugins.rate_limiters(settings))
+        caches: list[Cache] = plugins.caches(settings)
+        self.cache: Cache | None = caches[0] if caches else None
+        self.listeners = tuple(plugins.request_finished_listeners())
+        self.store = Store(settings.server.database)
+        self.secrets = SecretBox.from_env()
+        self.routes: dict[str, Route] = {}
+        self.prices: dict[str, Price | None] = {}
+        self.state: dict[str, Any] = {}
+        """Per-gateway state for plugins, by plugin name."""
+        self.snapshot = Snapshot({}, {})
+        self.ready = False
+        self.unavailable: dict[str, ProviderProblem] = {}
+        """Providers in the registry that cannot serve, by name (``/health/ready`` shows them)."""
+        self._blocked: dict[str, str] = {}
+        """Models whose provider is in :attr:`unavailable`: model -> provider."""
+        self._live: dict[str, _LiveProvider] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._retiring: set[asyncio.Task[Any]] = set()
+        self._watcher: asyncio.Task[None] | None = None
+        self._loaded = False
+        self._components: tuple[Any, ...] = (
+            *self.auth.authenticators,
+            *self.rate_limiters,
+            *caches[:1],
+        )
+        self._watchers = tuple(c for c in self._components if hasattr(c, "registry_changed"))
+        watchers = {id(c): c for c in self._components if hasattr(c, "usage_recorded")}
+        self.spend_watchers = tuple(watchers.values())
+        """Registered objects told about every usage batch written (``usage_recorded``)."""
+        self.usage = UsageRecorder(self)
+
+    # --- configuration -------------------------------------------------------------------------
+
+    def config_entries(self) -> tuple[list[ProviderSettings], list[ModelSettings]]:
+        """The config file's providers and models, or the embedded default when there is none."""
+        settings = self.settings
+        if settings.source is None and not settings.providers and not settings.models:
+            if EMBEDDED_DEFAULT in self.adapters:
+                return (
+                    [ProviderSettings(name=EMBEDDED_DEFAULT, type=EMBEDDED_DEFAULT)],
+                    [ModelSettings(name=EMBEDDED_DEFAULT, provider=EMBEDDED_DEFAULT)],
+                )
+            log.warning("no config file and no `echo` adapter installed: no models to serve")
+        return settings.providers, settings.models
+
+    def check_config(self) -> None:
+        """Raise :class:`ConfigError` for a config entry no installed adapter can serve."""
+        providers, models = self.config_entries()
+        names = {p.name for p in providers}
+        for index, provider in enumerate(providers):
+            self.adapter_options(provider, f"providers[{index}]")
+        for index, model in enumerate(models):
+            if model.provider not in names:
+                raise ConfigError(
+                    f"no provider named {model.provider!r} in this file",
+                    source=self.settings.source,
+                    key=f"models[{index}].provider",
+                )
+
+    def adapter_options(self, provider: ProviderSettings, key: str) -> Any:
+        source = self.settings.source
+        adapter = self.adapters.get(provider.type)
+        if adapter is None:
+            known = ", ".join(sorted(self.adapters)) or "none"
+            raise ConfigError(
+                f"no installed plugin provides the adapter type {provider.type!r} "
+                f"(installed: {known})",
+                source=source,
+                key=f"{key}.type",
+            )
+        if adapter.options is None:
+            if provider.options:
+                unknown = sorted(provider.options)[0]
+                raise ConfigError("unknown setting", source=source, key=f"{key}.{unknown}")
+            return provider.options
+        try:
+            return msgspec.convert(provider.options, adapter.options)
+        except msgspec.ValidationError as exc:
+            param, message = describe(exc)
+            raise ConfigError(
+                message, source=source, key=f"{key}.{param}" if param else key
+            ) from None
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    async def prepare_registry(self) -> None:
+        """Open the registry, migrate it and import the config (idempotent; any process)."""
+        if self.import_config:
+            self.check_config()  # before opening anything: a bad config leaves nothing to close
+        if self.store._db is None:
+            await self.store.open()
+        if self.import_config:
+            await self.store.import_config(*self.config_entries())
+
+    async def start(self) -> None:
+        started = time.perf_counter()
+        await self.prepare_registry()
+        for obj in self._components:
+            start = getattr(obj, "start", None)
+            if start is not None:
+                await start(self)
+        await self.refresh()
+        self.usage.start()
+        await self.plugins.startup(self)
+        self._watcher = asyncio.create_task(self._watch(), name="plugbay-registry-watch")
+        self.ready = True
+        plugins = {info.name for info in self.plugins.list_plugins()}
+        for table in sorted(set(self.settings.extra) - plugins):
+            log.warning(
+                "%s: [%s] names no loaded plugin (a typo, or a plugin not installed?)",
+                self.settings.source or "config",
+                table,
+            )
+        log.info(
+            "ready in %.0f ms: %d models, %d providers",
+            (time.perf_counter() - started) * 1e3,
+            len(self.routes),
+            len(self._live),
+        )
+
+    async def stop(self) -> None:
+        self.ready = False
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        for task in self._retiring:
+            task.cancel()
+        if self._retiring:
+            await asyncio.gather(*self._retiring, return_exceptions=True)
+        await self.plugins.shutdown(self)
+        await self.usage.stop()
+        for obj in self._components:
+            aclose = getattr(obj, "aclose", None)
+            if aclose is not None:
+                try:
+                    await aclose()
+                except Exception:
+                    log.exception("closing %r failed", obj)
+        for live in self._live.values():
+            await self._close_provider(live)
+        self._live.clear()
+        await self.store.close()
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(WATCH_INTERVAL)
+            try:
+                if await self.store.changed():
+                    await self.refresh()
+            except Exception:
+                log.exception("reloading the registry failed; serving the previous state")
+
+    # --- registry ------------------------------------------------------------------------------
+
+    async def refresh(self) -> None:
+        """Reload what changed in the registry, then tell the objects that watch it.
+
+        Providers, models and prices reload when ``registry_version`` moved; registered objects
+        with ``async def registry_changed(gateway)`` (the keys authenticator) are called on
+        every change, including usage writes from other workers.
+        """
+        if await self.store.registry_version() != self.snapshot.version or not self._loaded:
+            await self._reload()
+        for obj in self._watchers:
+            await obj.registry_changed(self)
+
+    async def _reload(self) -> None:
+        snapshot = await self.store.snapshot()
+        live: dict[str, _LiveProvider] = {}
+        unavailable: dict[str, ProviderProblem] = {}
+        for name, record in snapshot.providers.items():
+            current = self._live.get(name)
+            if current is not None and current.record == record:
+                live[name] = current
+                continue
+            try:
+                live[name] = self._build_provider(record)
+            except (ConfigError, SecretKeyMissing, ValueError) as exc:
+                unavailable[name] = ProviderProblem.of(exc, name)
+        routes: dict[str, Route] = {}
+        prices: dict[str, Price | None] = {}
+        blocked: dict[str, str] = {}
+        for name, model in snapshot.models.items():
+            provider = live.get(model.provider)
+            if provider is None:
+                if model.provider in unavailable:
+                    blocked[name] = model.provider
+                else:
+                    log.error(
+                        "model %r refers to provider %r, which is not in the registry",
+                        name,
+                        model.provider,
+                    )
+                continue
+            routes[name] = Route(name, model.provider, model.upstream_model, provider.provider)
+            prices[name] = (
+                snapshot.prices.get(name)
+                or model.settings.price
+                or default_price(model.upstream_model)
+            )
+        retired = [p for name, p in self._live.items() if live.get(name) is not p]
+        self._report(unavailable, blocked)
+        self.snapshot, self.routes, self._live, self.prices = snapshot, routes, live, prices
+        self.unavailable, self._blocked = unavailable, blocked
+        self._loaded = True
+        for provider in retired:  # let requests still using it finish first
+            task = asyncio.create_task(
+                self._close_provider(provider, delay=provider.record.settings.timeout)
+            )
+            self._retiring.add(task)
+            task.add_done_callback(self._retiring.discard)
+
+    def _report(self, unavailable: dict[str, ProviderProblem], blocked: dict[str, str]) -> None:
+        """Log each provider that became unavailable (at start-up: every one), once."""
+        for name in sorted(set(self.unavailable) - set(unavailable)):
+            log.info("provider %r can serve again", name)
+        for name, problem in sorted(unavailable.items()):
+            if self.unavailable.get(name) == problem:
+                continue
+            models = sorted(m for m, p in blocked.items() if p == name)
+            log.error(
+                "provider %r cannot serve (%s): %s. Its models answer 503 meanwhile: %s",
+                name,
+                problem.code,
+                problem.message,
+                ", ".join(models) or "none",
+            )
+
+    def provider_problem(self, record: ProviderRecord) -> ProviderProblem | None:
+        """Why ``record`` cannot serve (its secret, its settings), or None if it can."""
+        try:
+            self._resolved_settings(record)
+        except (ConfigError, SecretKeyMissing, ValueError) as exc:
+            return ProviderProblem.of(exc, record.name)
+        return None
+
+    def unavailable_models(self, provider: str) -> list[str]:
+        return sorted(m for m, p in self._blocked.items() if p == provider)
+
+    def config_api_key(self, name: str) -> str | None:
+        """The api key the config file gives provider ``name`` (kept in memory only)."""
+        for provider in self.config_entries()[0]:
+            if provider.name == name:
+                return provider.api_key
+        return None
+
+    def provider_secret(self, record: ProviderRecord) -> str | None:
+        """The decrypted api key of a provider made through the admin API."""
+        if record.secret is None:
+            return None
+        return self.secrets.decrypt(record.secret, context=record.name)
+
+    def provider(self, name: str) -> Provider:
+        live = self._live.get(name)
+        if live is None:
+            raise ModelNotFound(name)
+        return live.provider
+
+    def price_of(self, model: str) -> Price | None:
+        return self.prices.get(model)
+
+    async def flush_usage(self) -> None:
+        """Write buffered usage records now (reports call this first).
+
+        A registry locked beyond its bound leaves them queued: the report is then a second
+        or so behind, rather than failing.
+        """
+        try:
+            await self.usage.flush()
+        except RegistryBusy as exc:
+            log.warning("usage records not written before a report: %s", exc.message)
+
+    async def usage_recorded(self, batch: RecordedUsage) -> None:
+        """Tell the objects that account spend in flight that ``batch`` is in the registry."""
+        for obj in self.spend_watchers:
+            try:
+                await obj.usage_recorded(self, batch)
+            except Exception:
+                log.exception("%r.usage_recorded failed", obj)
+
+    def _resolved_settings(self, record: ProviderRecord) -> tuple[ProviderSettings, Any]:
+        """The settings with the api key filled in, and the adapter's options."""
+        if record.source == "config":
+            api_key = self.config_api_key(record.name)
+        else:
+            api_key = self.provider_secret(record)
+        settings = msgspec.structs.replace(record.settings, api_key=api_key)
+        return settings, self.adapter_options(settings, f"provider {record.name!r}")
+
+    def _build_provider(self, record: ProviderRecord) -> _LiveProvider:
+        settings, options = self._resolved_settings(record)
+        ctx = ProviderContext(settings, options, self.settings.server.http_transport)
+        provider = self.adapters[record.type].factory(ctx)
+        return _LiveProvider(record, provider, ctx)
+
+    async def _close_provider(self, live: _LiveProvider, delay: float = 0.0) -> None:
+        try:
+            if delay:
+                await asyncio.sleep(delay)
+        finally:  # cancelled at shutdown: close now
+            try:
+                await live.provider.aclose()
+            except Exception:
+                log.exception("closing provider %r failed", live.record.name)
+
+    def resolve(self, model: str) -> Route:
+        route = self.routes.get(model)
+        if route is None:
+            provider = self._blocked.get(model)
+            if provider is not None:  # in the registry, but its provider cannot serve
+                raise self.unavailable[provider].error(model, provider)
+            raise ModelNotFound(model)
+        return route
+
+    # --- per request ---------------------------------------------------------------------------
+
+    async def admit(self, ctx: RequestContext) -> None:
+        """Ask every rate limiter; on a refusal, give back what the others granted."""
+        granted: list[RateLimiter] = []
+        try:
+            for limiter in self.rate_limiters:
+                await limiter.acquire(ctx)
+                granted.append(limiter)
+        except BaseException:
+            for limiter in granted:
+                await limiter.release(ctx)
+            raise
+        ctx.extra["plugbay.admitted"] = True
+
+    async def finish(self, ctx: RequestContext) -> None:
+        """Settle the rate limiters, record usage, tell the request-finished listeners."""
+        usage = ctx.usage
+        model = ctx.model
+        cost = None
+        if usage is not None and model is not None and ctx.cache_status != "hit":
+            cost = _cost(usage, self.prices.get(model))
+        elif ctx.cache_status == "hit":
+            cost = 0.0
+        ctx.cost_usd = cost  # limiters settle budgets to it
+        if self.rate_limiters and ctx.extra.get("plugbay.admitted"):
+            for limiter in self.rate_limiters:
+                try:
+                    await limiter.release(ctx)
+                except Exception:
+                    log.exception("rate limiter release failed")
+        now = time.perf_counter()
+        first = ctx.first_chunk_at
+        principal = ctx.principal
+        event = FinishedRequest(
+            request_id=ctx.request_id,
+            endpoint=ctx.endpoint,
+            started_at=ctx.started_at,
+            latency_ms=(now - ctx.started) * 1e3,
+            time_to_first_chunk_ms=None if first is None else (first - ctx.started) * 1e3,
+            status=ctx.status,
+            error_code=ctx.error_code,
+            key_id=principal.key_id if principal is not None else None,
+            model=model,
+            provider=ctx.provider,
+            upstream_model=ctx.upstream_model,
+            stream=ctx.stream,
+            cache_status=ctx.cache_status,
+            usage=usage,
+            cost_usd=cost,
+        )
+        self.usage.record(event, bool(ctx.extra.get("plugbay.usage_estimated")))
+        if cost and principal is not None and not ctx.spend_settled:
+            principal.spend += cost  # budgets see it now; the registry catches up within 1 s
+        for listener in self.listeners:
+            try:
+                result = listener(event, ctx)
+                if result is not None and hasattr(result, "__await__"):
+                    self._spawn(await_me_maybe(result))
+            except Exception:
+                log.exception("request-finished listener %r failed", listener)
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
