@@ -82,7 +82,7 @@ def _record(row: Any) -> KeyRecord:
         if values[field] is not None:
             values[field] = msgspec.json.decode(values[field])
     values["enabled"] = bool(values["enabled"])
-    return msgspec.convert(values, KeyRecord)
+    return KeyRecord(**values)
 
 
 def _one(db: sqlite3.Connection, key_id: str) -> KeyRecord | None:
