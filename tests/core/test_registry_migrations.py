@@ -95,6 +95,31 @@ def test_a_plugins_steps_are_applied_once_and_recorded_per_owner(tmp_path):
     assert query(path, "SELECT text, tag FROM notes_items") == [("kept", "none")]
 
 
+def add_note(db, text: str) -> int:
+    return db.execute("INSERT INTO notes_items (text) VALUES (?)", (text,)).lastrowid
+
+
+def test_a_plugin_reaches_its_tables_through_the_registry(tmp_path):
+    gw = gateway(tmp_path / "r.db", Tables(NOTES_V2))
+
+    async def main():
+        await gw.prepare_registry()
+        try:
+            registry = gw.registry
+            first = await registry.write(add_note, "one")
+            await registry.write(add_note, "two")
+            with pytest.raises(sqlite3.IntegrityError):  # the transaction is rolled back
+                await registry.write(lambda db: (add_note(db, "three"), add_note(db, None)))
+            rows = await registry.read("SELECT id, text, tag FROM notes_items ORDER BY id")
+            return first, rows, await registry.schema_version("notes")
+        finally:
+            await gw.store.close()
+
+    first, rows, version = asyncio.run(main())
+    assert rows == [(first, "one", "none"), (first + 1, "two", "none")]
+    assert version == 2
+
+
 def test_a_database_newer_than_the_plugin_stops_start_up_naming_it(tmp_path):
     path = tmp_path / "r.db"
     open_close(gateway(path, Tables(NOTES_V2)))

@@ -13,10 +13,12 @@ and when it changed (``registry_changed``), and serve from memory.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar, runtime_checkable
 
 if TYPE_CHECKING:
+    import sqlite3
+
     from plugbay._pricing import Price
     from plugbay._registry.records import KeyRecord, Snapshot
     from plugbay._settings import ModelSettings, ProviderSettings
@@ -30,6 +32,9 @@ __all__ = [
     "Registry",
     "UsageStore",
 ]
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 USAGE_COLUMNS = (
     "ts",
@@ -218,4 +223,23 @@ class Registry(Protocol):
 
     async def schema_version(self, owner: str) -> int:
         """The last of ``owner``'s migrations applied (0: none)."""
+        ...
+
+    # A plugin's own tables: the backend's own terms (SQLite today). Core and the first-party
+    # plugins never use these two; they are for the tables a plugin's migrations made.
+
+    async def read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """The rows of one query on the reading connection (never waits for a writer)."""
+        ...
+
+    async def write(
+        self,
+        fn: Callable[Concatenate[sqlite3.Connection, P], T],
+        /,
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """``fn(connection, *args, **kwargs)`` in one write transaction on the process's one
+        writer; its result. ``fn`` may run again after the lock was busy, so it must not act
+        outside the database; what it raises rolls the transaction back."""
         ...

@@ -15,7 +15,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import aiosqlite
 
@@ -120,6 +120,10 @@ class Store:
         :class:`~plugbay._registry.RegistryBusy` (a 503). See :mod:`plugbay._registry.writer`.
         """
         return await self._writer_or_fail().run(fn, *args, **kwargs)
+
+    async def read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        async with self.db.execute(sql, params) as cursor:
+            return [tuple(row) async for row in cursor]
 
     def _writer_or_fail(self) -> Writer:
         assert self._writer is not None, "Store.open() was not awaited"
