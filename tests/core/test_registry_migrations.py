@@ -194,3 +194,46 @@ def test_processes_migrating_at_once_apply_each_step_once(tmp_path):
     assert outputs == ["2", "2"]
     assert query(path, "SELECT step FROM notes_log ORDER BY step") == [(1,), (2,)]
     assert versions(path)["notes"] == 2
+
+
+TABLES_PLUGIN = """
+import os
+
+from plugbay import hookimpl
+
+STEPS = [
+    "CREATE TABLE notes_log (step INTEGER NOT NULL);\\nINSERT INTO notes_log VALUES (1);",
+    "CREATE TABLE notes_workers (pid INTEGER NOT NULL);\\nINSERT INTO notes_log VALUES (2);",
+]
+
+
+def seen(db, pid):
+    db.execute("INSERT INTO notes_workers VALUES (?)", (pid,))
+
+
+@hookimpl
+def plugbay_register_migrations(register):
+    register.migrations(STEPS)
+
+
+@hookimpl
+async def plugbay_startup(gateway):
+    await gateway.registry.write(seen, os.getpid())
+"""
+
+
+@pytest.mark.slow
+def test_workers_of_serve_migrate_once_and_reach_the_plugins_tables(tmp_path):
+    from plugbay.testing import ServeProcess, install_plugin
+
+    site = install_plugin(tmp_path / "site", "notes", TABLES_PLUGIN)
+    env = {"PLUGBAY_MASTER_KEY": "sk-test-master-0123456789abcdef", "PYTHONPATH": str(site)}
+    server = ServeProcess("--workers", "2", cwd=tmp_path, env=env)
+    server.start(120, ready_workers=2)
+    server.stop()
+    assert server.process is not None
+    assert server.process.returncode == 0, server.output
+    path = tmp_path / "plugbay.db"
+    assert query(path, "SELECT step FROM notes_log ORDER BY step") == [(1,), (2,)]
+    assert versions(path)["notes"] == 2
+    assert len({pid for (pid,) in query(path, "SELECT pid FROM notes_workers")}) >= 2
