@@ -167,8 +167,9 @@ class UsageStore(Protocol):
 class Registry(Protocol):
     """The registry of one process: providers, models, prices, keys, usage and plugin data.
 
-    Opened once per process (``open`` migrates: core's schema, then each plugin's
-    :meth:`migrate_plugin` history). Reads return typed records; writes are transactions.
+    Opened once per process: ``open`` brings core's schema and the keys table's up to date,
+    then the gateway applies each plugin's declared history (:meth:`migrate_plugin`). Reads
+    return typed records; every write is one transaction.
     """
 
     @property
