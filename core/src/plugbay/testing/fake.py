@@ -97,9 +97,7 @@ class FakeProvider(BaseProvider):
 
     async def chat_stream(self, request: ChatRequest) -> ChatStream:
         await self._arrive(request)
-        stream = ChatStream()
-        stream.events = self._events(request, stream)
-        return stream
+        return ChatStream.build(lambda stream: self._events(request, stream))
 
     async def _events(self, request: ChatRequest, stream: ChatStream) -> AsyncIterator[bytes]:
         words = self._words(request)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from plugbay import InvalidRequest
+from plugbay.wire import FilePart, ImagePart, TextPart, content_parts
 from plugbay_anthropic.tools import tool_setup
 from plugbay_anthropic.wire import (
     Base64Source,
@@ -236,62 +237,46 @@ def _cache_control(part: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _user_blocks(content: str | list[dict[str, Any]] | None, where: str) -> list[Block]:
-    if content is None or isinstance(content, str):
-        return [TextBlock(content)] if content else []
     blocks: list[Block] = []
-    for j, part in enumerate(content):
-        kind = part.get("type")
-        at = f"{where}[{j}]"
-        if kind == "text":
-            text = part.get("text")
-            if not isinstance(text, str):
-                raise InvalidRequest("A text part needs a `text` string.", param=f"{at}.text")
-            if text:
-                blocks.append(TextBlock(text, _cache_control(part)))
-        elif kind == "image_url":
-            image = part.get("image_url")
-            url = image.get("url") if isinstance(image, dict) else image
-            if not isinstance(url, str):
-                raise InvalidRequest("An image part needs a `url`.", param=f"{at}.image_url.url")
-            blocks.append(ImageBlock(_source(url, f"{at}.image_url.url"), _cache_control(part)))
-        elif kind == "file":
-            blocks.append(DocumentBlock(_document(part, at), _cache_control(part)))
+    for part in content_parts(content, where):
+        cache = _cache_control(part.raw)
+        if isinstance(part, TextPart):
+            if part.text:
+                blocks.append(TextBlock(part.text, cache))
+        elif isinstance(part, ImagePart):
+            blocks.append(ImageBlock(_source(part), cache))
+        elif isinstance(part, FilePart):
+            blocks.append(DocumentBlock(_document(part), cache))
         else:
+            kind = part.raw.get("type")
             raise InvalidRequest(
                 f"Content parts of type `{kind}` are not supported by this model.",
-                param=f"{at}.type",
+                param=f"{part.param}.type",
             )
     return blocks
 
 
-def _source(url: str, where: str) -> Source:
-    if url.startswith("data:"):
-        header, comma, data = url[5:].partition(",")
-        if not comma or not header.endswith(";base64") or not data:
-            raise InvalidRequest(
-                "A data URL must be base64-encoded: `data:<media type>;base64,<data>`.",
-                param=where,
-            )
-        return Base64Source(media_type=header[: -len(";base64")], data=data)
+def _source(part: ImagePart) -> Source:
+    if part.data is not None:
+        return Base64Source(media_type=part.data.media_type, data=part.data.data)
+    url = part.url or ""
     if url.startswith(("https://", "http://")):
         return URLSource(url)
-    raise InvalidRequest("An image URL must be an http(s) URL or a base64 data URL.", param=where)
+    raise InvalidRequest(
+        "An image URL must be an http(s) URL or a base64 data URL.", param=part.url_param
+    )
 
 
-def _document(part: dict[str, Any], where: str) -> Source:
-    file = part.get("file")
-    data = file.get("file_data") if isinstance(file, dict) else None
-    if not isinstance(data, str):
+def _document(part: FilePart) -> Source:
+    where = f"{part.param}.file.file_data"
+    if part.data is None:
         raise InvalidRequest(
             "Only files sent inline as `file_data` (a base64 PDF data URL) are supported.",
-            param=f"{where}.file.file_data",
+            param=where,
         )
-    source = _source(data, f"{where}.file.file_data")
-    if not isinstance(source, Base64Source) or source.media_type != "application/pdf":
-        raise InvalidRequest(
-            "Only PDF files are supported as file parts.", param=f"{where}.file.file_data"
-        )
-    return source
+    if part.data.media_type != "application/pdf":
+        raise InvalidRequest("Only PDF files are supported as file parts.", param=where)
+    return Base64Source(media_type=part.data.media_type, data=part.data.data)
 
 
 def _assistant_blocks(message: ChatMessage, where: str, notes: list[str]) -> list[Block]:
