@@ -71,9 +71,14 @@ def parse_data_url(url: str, param: str | None = None) -> DataURL:
 def check_base64(data: str, param: str | None) -> None:
     """Raise an :class:`~plugbay.InvalidRequest` unless ``data`` is strict base64."""
     try:
+        # strict_mode refuses characters outside the alphabet and padding in the middle; it
+        # lets excess padding at the end through.
         binascii.a2b_base64(data, strict_mode=True)
+        valid = len(data) % 4 == 0 and not data.endswith("===")
     except (binascii.Error, ValueError):  # ValueError: not ASCII
-        raise InvalidRequest("The data is not valid base64.", param=param) from None
+        valid = False
+    if not valid:
+        raise InvalidRequest("The data is not valid base64.", param=param)
 
 
 class TextPart(msgspec.Struct, frozen=True):
