@@ -24,6 +24,7 @@ from plugbay_anthropic.wire import (
     Metadata,
     Source,
     TextBlock,
+    ToolChoice,
     ToolResultBlock,
     ToolUseBlock,
     URLSource,
@@ -101,8 +102,10 @@ def translate(
     system, messages = _conversation(request, notes)
     max_tokens = params.max_output_tokens
     thinking = body.get("thinking") if isinstance(body.get("thinking"), dict) else None
+    effort_thinks = False  # reasoning_effort turned thinking on (not the client's `thinking`)
     if thinking is None and params.reasoning_effort not in (None, "none"):
         thinking, max_tokens = _thinking(params.reasoning_effort, max_tokens, options, notes)
+        effort_thinks = thinking is not None
     if max_tokens is None:
         max_tokens = options.default_max_tokens
 
@@ -113,6 +116,10 @@ def translate(
     stop = params.stop
     top_k = body.get("top_k")
     tools, tool_choice, output_config, json_tool = tool_setup(request, options, notes)
+    if effort_thinks:
+        _check_thinking(
+            request, temperature, top_k if isinstance(top_k, int) else None, tool_choice, json_tool
+        )
     native = MessagesRequest(
         model=model,
         anthropic_version=anthropic_version,
@@ -154,6 +161,53 @@ def _thinking(
     else:
         budget = min(budget, max_tokens - 1)
     return {"type": "enabled", "budget_tokens": max(budget, _MIN_THINKING_BUDGET)}, max_tokens
+
+
+_MIN_THINKING_TOP_P = 0.95
+
+
+def _check_thinking(
+    request: ChatRequest,
+    temperature: float | None,
+    top_k: Any,
+    tool_choice: ToolChoice | None,
+    json_tool: str | None,
+) -> None:
+    """Refuse, with a 400 naming the parameter, what Anthropic refuses with thinking on.
+
+    Anthropic's extended-thinking documentation (feature compatibility): thinking is not
+    compatible with a modified ``temperature`` or ``top_k``, nor with forced tool use
+    (``tool_choice`` ``any`` or ``tool``: only ``auto`` and ``none``); ``top_p`` may be set
+    between 0.95 and 1. None of them can be changed without changing what the client asked
+    for, so the client is told which one conflicts rather than given another answer.
+    """
+    params = request.params
+    effort = f"`reasoning_effort` {params.reasoning_effort!r} turns on extended thinking"
+    if temperature is not None and temperature != 1:
+        raise InvalidRequest(
+            f"{effort}, which runs at temperature 1: leave `temperature` out or set it to 1.",
+            param="temperature",
+        )
+    if params.top_p is not None and params.top_p < _MIN_THINKING_TOP_P:
+        raise InvalidRequest(f"{effort}, which allows `top_p` only from 0.95 to 1.", param="top_p")
+    if top_k is not None:
+        raise InvalidRequest(f"{effort}, which does not allow `top_k`.", param="top_k")
+    if tool_choice is None or tool_choice.type not in ("any", "tool"):
+        return
+    choice = params.tool_choice
+    if choice == "required" or isinstance(choice, dict):
+        raise InvalidRequest(
+            f"{effort}, which cannot be combined with forced tool use: set `tool_choice` "
+            "to `auto` or `none`, or leave `reasoning_effort` out.",
+            param="tool_choice",
+        )
+    assert json_tool is not None  # the only other source of a forced tool
+    raise InvalidRequest(
+        f"{effort}, which cannot be combined with forced tool use, and this provider answers "
+        "`response_format` with a forced tool: leave `reasoning_effort` or `response_format` "
+        'out (or use a provider with `structured_output = "native"`).',
+        param="response_format",
+    )
 
 
 # --- messages -------------------------------------------------------------------------------
