@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from plugbay import ChatStream, UpstreamError
+from plugbay import ChatStream, PlugbayError, UpstreamError
 from plugbay.schemas import CompletionTokensDetails, PromptTokensDetails, Usage
 from plugbay.wire import ChunkWriter, relay
 
@@ -227,3 +227,47 @@ def test_a_chat_stream_is_built_in_one_step() -> None:
     stream = asyncio.run(main())
     assert stream.usage == Usage(total_tokens=1)
     assert stream.headers == {"x-a": "1"}
+
+
+class _Breaks(httpx.AsyncByteStream):
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield b"data: a\n\ndata: b"
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (httpx.ReadError("reset"), 502),
+        (httpx.RemoteProtocolError("cut"), 502),
+        (httpx.ReadTimeout("slow"), 504),
+    ],
+)
+def test_an_unbounded_body_s_transport_errors_are_mapped(error: Exception, status: int) -> None:
+    async def main() -> tuple[list[bytes], Exception | None]:
+        response = httpx.Response(200, stream=_Breaks(error))
+        got: list[bytes] = []
+        try:
+            async for batch in relay(response, _Upper()):
+                got.append(batch)
+        except PlugbayError as raised:
+            return got, raised
+        return got, None
+
+    got, raised = asyncio.run(main())
+    assert got == [b"A\n\n"]
+    assert isinstance(raised, PlugbayError)
+    assert raised.status_code == status
+
+
+def test_other_exceptions_are_not_disguised() -> None:
+    async def main() -> None:
+        response = httpx.Response(200, stream=_Breaks(KeyError("bug")))
+        async for _ in relay(response, _Upper()):
+            pass
+
+    with pytest.raises(KeyError):
+        asyncio.run(main())

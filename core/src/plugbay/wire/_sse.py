@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 
-from plugbay._errors import PlugbayError
+from plugbay._errors import PlugbayError, UpstreamError, UpstreamTimeout
 from plugbay._settings import DEFAULT_MAX_RESPONSE_SIZE
 from plugbay.wire._answers import too_large
 
@@ -139,7 +139,8 @@ async def relay(
     What was received before an error reaches the client before it: the events of a read
     that ends in an error event are yielded, then the error is raised (the core sends it as
     an error event). Timeouts and a broken connection are raised by the upstream client's
-    body as they happen (504, 502); ``limit`` caps one event (the provider's
+    body as they happen (504, 502); an httpx timeout or transport error from another body is
+    mapped the same way here. ``limit`` caps one event (the provider's
     ``max_response_size``). Events without data (comments, ``retry:``) are skipped.
     """
     buffer = SSEBuffer(limit)
@@ -167,5 +168,24 @@ async def relay(
         if out:  # what came before the failure reaches the client first
             yield b"".join(out)
         raise
+    except Exception as exc:
+        error = _transport_error(exc)
+        if error is None:
+            raise
+        if out:
+            yield b"".join(out)
+        raise error from exc
     if out:
         yield b"".join(out)
+
+
+def _transport_error(exc: Exception) -> PlugbayError | None:
+    """The error for an httpx failure the body raised itself (a response the upstream
+    client's bounded body does not wrap: ``UpstreamClient.client``, a plugin's own client)."""
+    import httpx  # loaded already: the response is an httpx one
+
+    if isinstance(exc, httpx.TimeoutException):
+        return UpstreamTimeout(f"The upstream stream timed out ({type(exc).__name__}).")
+    if isinstance(exc, httpx.TransportError):
+        return UpstreamError(f"The upstream stream broke ({type(exc).__name__}).")
+    return None
