@@ -22,12 +22,13 @@ from typing import Any
 import msgspec
 
 from plugbay import PlugbayError
+from plugbay.wire import INVALID
 from plugbay.wire.errors import from_upstream
 from plugbay_gemini._native import Status
 
 __all__ = ["INVALID_RESPONSE", "response_error", "status_error"]
 
-INVALID_RESPONSE = "upstream_invalid_response"
+INVALID_RESPONSE = INVALID
 """The code of an answer or event that could not be read (the core's own, too)."""
 
 _CONTEXT_LENGTH = re.compile(r"exceeds the maximum number of tokens", re.IGNORECASE)
