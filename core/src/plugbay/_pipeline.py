@@ -187,6 +187,8 @@ async def _answer_embeddings(
         return
     response = await _asgi.unless_disconnected(receive, route.provider.embeddings(request))
     ctx.usage = response.usage
+    if response.headers:
+        _relay_headers(ctx, response.headers)
     await _answer(ctx, send, response.content)
     if store:
         await _store(cache, ctx, request, response.content)

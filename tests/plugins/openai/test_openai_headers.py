@@ -113,3 +113,18 @@ def test_a_plugbay_rate_limiter_s_own_headers_win(
         "x-ratelimit-limit-requests",
         "x-ratelimit-remaining-requests",
     ]
+
+
+def test_embeddings_relay_them_too(make_gateway: Any, scripted_upstream: Any) -> None:
+    answer = {
+        "object": "list",
+        "data": [{"object": "embedding", "index": 0, "embedding": [0.5, 0.25]}],
+        "model": "gpt-x",
+        "usage": {"prompt_tokens": 1, "total_tokens": 1},
+    }
+    scripted_upstream.script(Reply.json(answer, headers=UPSTREAM_LIMITS))
+    client = _gateway(make_gateway, scripted_upstream)
+    raw = client.embeddings.with_raw_response.create(model="public", input="hi")
+    assert raw.parse().data[0].embedding == [0.5, 0.25]
+    for name, value in UPSTREAM_LIMITS.items():
+        assert raw.headers[name] == value

@@ -106,7 +106,7 @@ class OpenAIProvider(BaseProvider):
     async def embeddings(self, request: EmbeddingsRequest) -> EmbeddingsResponse:
         response = await self.http.post(self.options.embeddings_path, request.upstream_body())
         answer = self._relay(response.content, request.public_model)
-        return EmbeddingsResponse(answer.content, answer.usage)
+        return EmbeddingsResponse(answer.content, answer.usage, rate_limit_headers(response))
 
     @staticmethod
     def _relay(content: bytes, public_model: str) -> ChatResponse:
