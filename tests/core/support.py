@@ -57,9 +57,7 @@ class RelayProvider(BaseProvider):
 
     async def chat_stream(self, request: ChatRequest) -> ChatStream:
         response = await self._post("/chat/completions", request.upstream_body(), stream=True)
-        stream = ChatStream(aclose=response.aclose)
-        stream.events = self._events(response, request)
-        return stream
+        return ChatStream(self._events(response, request), aclose=response.aclose)
 
     async def _events(self, response: httpx.Response, request: ChatRequest) -> AsyncIterator[bytes]:
         buffer = SSEBuffer()
@@ -119,9 +117,7 @@ class CannedProvider(BaseProvider):
         return ChatResponse(_encode(body), usage)
 
     async def chat_stream(self, request: ChatRequest) -> ChatStream:
-        stream = ChatStream()
-
-        async def events() -> AsyncIterator[bytes]:
+        async def events(stream: ChatStream) -> AsyncIterator[bytes]:
             base = self._base(request, "chat.completion.chunk")
             for index, word in enumerate(self.text.split()):
                 delta = {"content": word if index == 0 else " " + word}
@@ -130,8 +126,7 @@ class CannedProvider(BaseProvider):
                 )
             stream.usage = Usage(prompt_tokens=1, completion_tokens=2, total_tokens=3)
 
-        stream.events = events()
-        return stream
+        return ChatStream.build(events)
 
 
 class CannedPlugin:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
@@ -150,6 +150,8 @@ async def _answer_chat(
         return
     if ctx.stream:
         stream = await _asgi.unless_disconnected(receive, route.provider.chat_stream(request))
+        if stream.headers:
+            _relay_headers(ctx, stream.headers)
         assembler = StreamAssembler() if store else None
         completed = await _relay_stream(ctx, request, stream, send, receive, assembler)
         if assembler is not None and completed and ctx.status == 200:
@@ -159,6 +161,8 @@ async def _answer_chat(
     else:
         response = await _asgi.unless_disconnected(receive, route.provider.chat(request))
         ctx.usage = response.usage
+        if response.headers:
+            _relay_headers(ctx, response.headers)
         await _answer(ctx, send, response.content)
         if store:
             await _store(cache, ctx, request, response.content)
@@ -183,6 +187,8 @@ async def _answer_embeddings(
         return
     response = await _asgi.unless_disconnected(receive, route.provider.embeddings(request))
     ctx.usage = response.usage
+    if response.headers:
+        _relay_headers(ctx, response.headers)
     await _answer(ctx, send, response.content)
     if store:
         await _store(cache, ctx, request, response.content)
@@ -217,6 +223,16 @@ async def _admit(
         return None, None, False
     cached, store = await _lookup(cache, ctx, request)
     return cache, cached, store
+
+
+def _relay_headers(ctx: RequestContext, headers: Mapping[str, str]) -> None:
+    """Add an upstream's headers to the answer's: a header the gateway set wins, and once a
+    rate limiter set any ``x-ratelimit-*`` header, the upstream's are not mixed in."""
+    mine = ctx.response_headers
+    limited = any(name.startswith("x-ratelimit-") for name in mine)
+    for name, value in headers.items():
+        if name not in mine and not (limited and name.startswith("x-ratelimit-")):
+            mine[name] = value
 
 
 async def _answer(ctx: RequestContext, send: _asgi.Send, content: bytes) -> None:

@@ -184,7 +184,7 @@ class StreamAssembler:
         }
         reported = usage if usage is not None else self._usage
         if reported is not None:
-            body["usage"] = reported
+            body["usage"] = reported.to_openai() if isinstance(reported, Usage) else reported
         for name in ("system_fingerprint", "service_tier"):
             if name in head:
                 body[name] = head[name]

@@ -104,7 +104,12 @@ class EmbeddingsRequest(_UpstreamCall):
 
 
 class ChatResponse:
-    """A complete chat answer: OpenAI JSON bytes whose ``model`` is the public name."""
+    """A complete chat answer: OpenAI JSON bytes whose ``model`` is the public name.
+
+    :ivar headers: upstream response headers to relay to the client (the OpenAI adapter's
+        ``x-ratelimit-*``); a header a plugbay policy set itself wins, and when a rate
+        limiter set any ``x-ratelimit-*`` header, none of the upstream's is relayed.
+    """
 
     __slots__ = ("content", "headers", "usage")
 
@@ -126,29 +131,53 @@ class EmbeddingsResponse(ChatResponse):
 
 
 class ChatStream:
-    """A chat answer being streamed.
+    """A chat answer being streamed, built in one step from its events.
 
     Iterating yields bytes holding whole SSE events in OpenAI's chunk format
     (``data: {...}\\n\\n``), as they arrive; the core appends ``data: [DONE]``. The adapter
     sets :attr:`usage` when the upstream reports it (at the latest when iteration ends).
     :meth:`aclose` releases the upstream connection; the core always calls it, also when
     the client goes away mid-stream.
+
+    :param events: the chunks (an async generator, typically :func:`plugbay.wire.relay`).
+    :param aclose: called once by :meth:`aclose`, after ``events`` is closed (the upstream
+        response's ``aclose``).
+    :param headers: upstream response headers to relay to the client (a header the gateway
+        sets itself wins; see :attr:`ChatResponse.headers`).
     """
 
-    __slots__ = ("_close", "events", "usage")
+    __slots__ = ("_close", "events", "headers", "usage")
 
     def __init__(
         self,
-        events: AsyncIterator[bytes] | None = None,
+        events: AsyncIterator[bytes],
         *,
         aclose: Callable[[], Awaitable[None]] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         self.events = events
         self.usage: Usage | None = None
+        self.headers = headers
         self._close = aclose
 
+    @classmethod
+    def build(
+        cls,
+        make_events: Callable[[ChatStream], AsyncIterator[bytes]],
+        *,
+        aclose: Callable[[], Awaitable[None]] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> ChatStream:
+        """A stream whose events need the stream itself (to set :attr:`usage` as it comes):
+        ``ChatStream.build(lambda stream: self._events(request, stream))``."""
+        stream = cls.__new__(cls)
+        stream.usage = None
+        stream.headers = headers
+        stream._close = aclose
+        stream.events = make_events(stream)
+        return stream
+
     def __aiter__(self) -> AsyncIterator[bytes]:
-        assert self.events is not None, "ChatStream.events was never set"
         return self.events
 
     async def aclose(self) -> None:

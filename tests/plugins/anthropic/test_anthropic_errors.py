@@ -264,3 +264,17 @@ def test_connection_dropped(client: openai.OpenAI, upstream: Upstream) -> None:
     with pytest.raises(openai.InternalServerError) as caught:
         client.chat.completions.create(model="claude", messages=HELLO)
     assert caught.value.status_code == 502
+
+
+def test_unavailable_is_503_as_gemini_answers_it(client: openai.OpenAI, upstream: Upstream) -> None:
+    """One ladder (plugbay.wire.errors): a 503 is answered alike by every vendor adapter."""
+    upstream.add(error_reply(503, "api_error", "Service unavailable"))
+    with pytest.raises(openai.InternalServerError) as caught:
+        client.chat.completions.create(model="claude", messages=HELLO)
+    assert caught.value.status_code == 503
+    assert caught.value.body == {
+        "message": "The upstream is unavailable: Service unavailable",
+        "type": "upstream_error",
+        "param": None,
+        "code": "upstream_unavailable",
+    }

@@ -14,7 +14,7 @@ from plugbay.schemas import CompletionTokensDetails, PromptTokensDetails, Usage
 from plugbay_gemini._errors import status_error
 from plugbay_gemini._native import Status, decode_response
 from plugbay_gemini._response import ToolCallIds, completion, finish_reason, usage
-from plugbay_gemini._stream import StreamTranslator
+from plugbay_gemini._stream import GeminiEvents
 
 
 def native(body: Any) -> Any:
@@ -97,45 +97,47 @@ def test_answer_without_response_id_gets_a_random_completion_id() -> None:
     assert first["id"] != second["id"]
 
 
-class TestStreamTranslator:
+class TestGeminiEvents:
     def test_text_before_a_failed_finish_is_kept(self) -> None:
-        translator = StreamTranslator("m", wants_usage=False)
+        translator = GeminiEvents("m", wants_usage=False)
         out: list[bytes] = []
         event = native(answer([{"text": "partial"}], "MALFORMED_FUNCTION_CALL"))
         with pytest.raises(UpstreamError):
-            translator.feed(event, out)
+            translator.feed_event(event, out)
         assert [c["choices"][0]["delta"] for c in chunks(out)] == [
             {"role": "assistant", "content": "", "refusal": None},
             {"content": "partial"},
         ]
 
     def test_usage_is_known_before_the_end(self) -> None:
-        translator = StreamTranslator("m", wants_usage=True)
+        translator = GeminiEvents("m", wants_usage=True)
         out: list[bytes] = []
-        translator.feed(native(answer([{"text": "a"}], None, usage=usage_metadata(3, 1))), out)
+        event = native(answer([{"text": "a"}], None, usage=usage_metadata(3, 1)))
+        translator.feed_event(event, out)
         assert translator.usage is not None
         assert translator.usage.total_tokens == 4
         with pytest.raises(UpstreamError) as caught:
-            translator.finish(out)
+            translator.end(out)
         assert caught.value.code == "upstream_incomplete"
 
     def test_events_after_the_finish_are_ignored(self) -> None:
-        translator = StreamTranslator("m", wants_usage=False)
+        translator = GeminiEvents("m", wants_usage=False)
         out: list[bytes] = []
-        translator.feed(native(answer([{"text": "a"}], "STOP")), out)
-        translator.feed(native(answer([{"text": "late"}], "STOP", usage=usage_metadata(1, 2))), out)
-        translator.finish(out)
+        translator.feed_event(native(answer([{"text": "a"}], "STOP")), out)
+        late = native(answer([{"text": "late"}], "STOP", usage=usage_metadata(1, 2)))
+        translator.feed_event(late, out)
+        translator.end(out)
         assert [c["choices"][0]["delta"].get("content") for c in chunks(out)] == ["", "a", None]
         assert translator.usage is not None
         assert translator.usage.completion_tokens == 2
 
     def test_only_thoughts_is_an_empty_answer(self) -> None:
         """Streamed or whole, an answer of thoughts alone has content ``""``, not null."""
-        translator = StreamTranslator("m", wants_usage=False)
+        translator = GeminiEvents("m", wants_usage=False)
         out: list[bytes] = []
-        translator.feed(native(answer([{"text": "hmm", "thought": True}], None)), out)
-        translator.feed(native(answer(None, "STOP")), out)
-        translator.finish(out)
+        translator.feed_event(native(answer([{"text": "hmm", "thought": True}], None)), out)
+        translator.feed_event(native(answer(None, "STOP")), out)
+        translator.end(out)
         assert [c["choices"][0]["delta"] for c in chunks(out)] == [
             {"role": "assistant", "content": None, "refusal": None},
             {"reasoning_content": "hmm"},
@@ -147,9 +149,9 @@ class TestStreamTranslator:
         assert whole["choices"][0]["message"]["reasoning_content"] == "hmm"
 
     def test_error_event(self) -> None:
-        translator = StreamTranslator("m", wants_usage=False)
+        translator = GeminiEvents("m", wants_usage=False)
         with pytest.raises(RateLimited):
-            translator.feed(
+            translator.feed_event(
                 native({"error": {"code": 429, "message": "slow", "status": "RESOURCE_EXHAUSTED"}}),
                 [],
             )

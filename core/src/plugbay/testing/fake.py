@@ -90,16 +90,14 @@ class FakeProvider(BaseProvider):
                     "message": {"role": "assistant", "content": " ".join(words)},
                 }
             ],
-            "usage": usage,
+            "usage": usage.to_openai(),
             "system_fingerprint": f"pid-{os.getpid()}",
         }
         return ChatResponse(_encode(body), usage)
 
     async def chat_stream(self, request: ChatRequest) -> ChatStream:
         await self._arrive(request)
-        stream = ChatStream()
-        stream.events = self._events(request, stream)
-        return stream
+        return ChatStream.build(lambda stream: self._events(request, stream))
 
     async def _events(self, request: ChatRequest, stream: ChatStream) -> AsyncIterator[bytes]:
         words = self._words(request)
@@ -126,9 +124,9 @@ class FakeProvider(BaseProvider):
         yield encode_event(
             {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
         )
-        stream.usage = _usage(words)
+        stream.usage = usage = _usage(words)
         if request.client_wants_usage:
-            yield encode_event({**base, "choices": [], "usage": stream.usage})
+            yield encode_event({**base, "choices": [], "usage": usage.to_openai()})
 
     async def embeddings(self, request: EmbeddingsRequest) -> EmbeddingsResponse:
         await self._arrive(request)

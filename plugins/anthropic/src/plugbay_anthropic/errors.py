@@ -3,25 +3,23 @@
 Anthropic answers ``{"type": "error", "error": {"type": ..., "message": ...}}`` with a
 ``request-id`` header; Vertex AI's own front end may answer Google's
 ``{"error": {"code": ..., "message": ..., "status": ...}}`` instead. Whatever the openai SDK
-retries on (429, 5xx) stays retryable: 529 ``overloaded_error`` becomes 503.
+retries on (429, 5xx) stays retryable: 529 ``overloaded_error`` becomes 503. The mapping
+itself is the toolkit's one ladder (:func:`plugbay.wire.errors.from_upstream`); this module
+only reads the dialect.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from plugbay import (
-    PlugbayError,
-    ProviderError,
-    RateLimited,
-    ServiceUnavailable,
-    UpstreamError,
-    UpstreamTimeout,
-)
+from plugbay.wire.errors import from_upstream
+
+if TYPE_CHECKING:
+    from plugbay import PlugbayError
 
 __all__ = ["STATUS_BY_TYPE", "anthropic_error", "stream_error"]
 
@@ -79,37 +77,6 @@ def stream_error(kind: str | None, message: str | None) -> PlugbayError:
 def _error(
     status: int, kind: str | None, message: str | None, retry_after: str | None
 ) -> PlugbayError:
-    retry = {"retry-after": retry_after} if retry_after else None
-    if status == 429:
-        return RateLimited(
-            message or "The upstream is rate limiting requests.",
-            headers=retry,
-            code="rate_limit_exceeded",
-        )
-    if status == 529 or kind == "overloaded_error":
-        return ServiceUnavailable(
-            message or "The upstream is overloaded.", headers=retry, code="upstream_overloaded"
-        )
-    if status in (401, 403):
-        return UpstreamError(
-            f"The upstream refused the provider's credentials ({status}).",
-            code="upstream_auth_error",
-        )
-    if status == 402:
-        return UpstreamError(
-            "The upstream refused the request for billing reasons (402).",
-            code="upstream_billing_error",
-        )
-    detail = f": {message}" if message else ""
-    if status == 504:
-        return UpstreamTimeout(f"The upstream timed out{detail}")
-    if status == 503:
-        return ServiceUnavailable(f"The upstream is unavailable{detail}", headers=retry)
-    if status >= 500 or status < 400:
-        return UpstreamError(f"The upstream failed with status {status}{detail}")
-    return ProviderError(
-        message or f"The upstream refused the request with status {status}.",
-        status_code=status,
-        error_type="invalid_request_error",
-        code=_CODES.get(kind or ""),
-    )
+    if kind == "overloaded_error":
+        status = 529
+    return from_upstream(status, message, code=_CODES.get(kind or ""), retry_after=retry_after)

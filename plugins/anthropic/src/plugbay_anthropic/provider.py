@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from plugbay import BaseProvider, ChatResponse, ChatStream, ProviderContext
-from plugbay.wire import json_answer
+from plugbay.wire import json_answer, relay
 from plugbay_anthropic.errors import anthropic_error
 from plugbay_anthropic.request import Plan, translate
 from plugbay_anthropic.response import chat_completion
-from plugbay_anthropic.stream import StreamTranslator, relay
+from plugbay_anthropic.stream import MessagesEvents
 from plugbay_anthropic.wire import decode_answer, encode
 
 if TYPE_CHECKING:
@@ -73,10 +73,11 @@ class _MessagesProvider(BaseProvider):
 
     async def chat_stream(self, request: ChatRequest) -> ChatStream:
         response, plan = await self._post(request, stream=True)
-        stream = ChatStream(aclose=response.aclose)
-        translator = StreamTranslator(request, plan.json_tool, stream)
-        stream.events = relay(response, translator, self.http.max_response_size)
-        return stream
+        limit, json_tool = self.http.max_response_size, plan.json_tool
+        return ChatStream.build(
+            lambda stream: relay(response, MessagesEvents(request, json_tool, stream), limit),
+            aclose=response.aclose,
+        )
 
 
 class AnthropicProvider(_MessagesProvider):

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from plugbay import InvalidRequest
+from plugbay.wire import FilePart, ImagePart, TextPart, content_parts
 from plugbay_anthropic.tools import tool_setup
 from plugbay_anthropic.wire import (
     Base64Source,
@@ -23,6 +24,7 @@ from plugbay_anthropic.wire import (
     Metadata,
     Source,
     TextBlock,
+    ToolChoice,
     ToolResultBlock,
     ToolUseBlock,
     URLSource,
@@ -100,8 +102,10 @@ def translate(
     system, messages = _conversation(request, notes)
     max_tokens = params.max_output_tokens
     thinking = body.get("thinking") if isinstance(body.get("thinking"), dict) else None
+    effort_thinks = False  # reasoning_effort turned thinking on (not the client's `thinking`)
     if thinking is None and params.reasoning_effort not in (None, "none"):
         thinking, max_tokens = _thinking(params.reasoning_effort, max_tokens, options, notes)
+        effort_thinks = thinking is not None
     if max_tokens is None:
         max_tokens = options.default_max_tokens
 
@@ -112,6 +116,10 @@ def translate(
     stop = params.stop
     top_k = body.get("top_k")
     tools, tool_choice, output_config, json_tool = tool_setup(request, options, notes)
+    if effort_thinks:
+        _check_thinking(
+            request, temperature, top_k if isinstance(top_k, int) else None, tool_choice, json_tool
+        )
     native = MessagesRequest(
         model=model,
         anthropic_version=anthropic_version,
@@ -153,6 +161,53 @@ def _thinking(
     else:
         budget = min(budget, max_tokens - 1)
     return {"type": "enabled", "budget_tokens": max(budget, _MIN_THINKING_BUDGET)}, max_tokens
+
+
+_MIN_THINKING_TOP_P = 0.95
+
+
+def _check_thinking(
+    request: ChatRequest,
+    temperature: float | None,
+    top_k: Any,
+    tool_choice: ToolChoice | None,
+    json_tool: str | None,
+) -> None:
+    """Refuse, with a 400 naming the parameter, what Anthropic refuses with thinking on.
+
+    Anthropic's extended-thinking documentation (feature compatibility): thinking is not
+    compatible with a modified ``temperature`` or ``top_k``, nor with forced tool use
+    (``tool_choice`` ``any`` or ``tool``: only ``auto`` and ``none``); ``top_p`` may be set
+    between 0.95 and 1. None of them can be changed without changing what the client asked
+    for, so the client is told which one conflicts rather than given another answer.
+    """
+    params = request.params
+    effort = f"`reasoning_effort` {params.reasoning_effort!r} turns on extended thinking"
+    if temperature is not None and temperature != 1:
+        raise InvalidRequest(
+            f"{effort}, which runs at temperature 1: leave `temperature` out or set it to 1.",
+            param="temperature",
+        )
+    if params.top_p is not None and params.top_p < _MIN_THINKING_TOP_P:
+        raise InvalidRequest(f"{effort}, which allows `top_p` only from 0.95 to 1.", param="top_p")
+    if top_k is not None:
+        raise InvalidRequest(f"{effort}, which does not allow `top_k`.", param="top_k")
+    if tool_choice is None or tool_choice.type not in ("any", "tool"):
+        return
+    choice = params.tool_choice
+    if choice == "required" or isinstance(choice, dict):
+        raise InvalidRequest(
+            f"{effort}, which cannot be combined with forced tool use: set `tool_choice` "
+            "to `auto` or `none`, or leave `reasoning_effort` out.",
+            param="tool_choice",
+        )
+    assert json_tool is not None  # the only other source of a forced tool
+    raise InvalidRequest(
+        f"{effort}, which cannot be combined with forced tool use, and this provider answers "
+        "`response_format` with a forced tool: leave `reasoning_effort` or `response_format` "
+        'out (or use a provider with `structured_output = "native"`).',
+        param="response_format",
+    )
 
 
 # --- messages -------------------------------------------------------------------------------
@@ -236,62 +291,46 @@ def _cache_control(part: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _user_blocks(content: str | list[dict[str, Any]] | None, where: str) -> list[Block]:
-    if content is None or isinstance(content, str):
-        return [TextBlock(content)] if content else []
     blocks: list[Block] = []
-    for j, part in enumerate(content):
-        kind = part.get("type")
-        at = f"{where}[{j}]"
-        if kind == "text":
-            text = part.get("text")
-            if not isinstance(text, str):
-                raise InvalidRequest("A text part needs a `text` string.", param=f"{at}.text")
-            if text:
-                blocks.append(TextBlock(text, _cache_control(part)))
-        elif kind == "image_url":
-            image = part.get("image_url")
-            url = image.get("url") if isinstance(image, dict) else image
-            if not isinstance(url, str):
-                raise InvalidRequest("An image part needs a `url`.", param=f"{at}.image_url.url")
-            blocks.append(ImageBlock(_source(url, f"{at}.image_url.url"), _cache_control(part)))
-        elif kind == "file":
-            blocks.append(DocumentBlock(_document(part, at), _cache_control(part)))
+    for part in content_parts(content, where):
+        cache = _cache_control(part.raw)
+        if isinstance(part, TextPart):
+            if part.text:
+                blocks.append(TextBlock(part.text, cache))
+        elif isinstance(part, ImagePart):
+            blocks.append(ImageBlock(_source(part), cache))
+        elif isinstance(part, FilePart):
+            blocks.append(DocumentBlock(_document(part), cache))
         else:
+            kind = part.raw.get("type")
             raise InvalidRequest(
                 f"Content parts of type `{kind}` are not supported by this model.",
-                param=f"{at}.type",
+                param=f"{part.param}.type",
             )
     return blocks
 
 
-def _source(url: str, where: str) -> Source:
-    if url.startswith("data:"):
-        header, comma, data = url[5:].partition(",")
-        if not comma or not header.endswith(";base64") or not data:
-            raise InvalidRequest(
-                "A data URL must be base64-encoded: `data:<media type>;base64,<data>`.",
-                param=where,
-            )
-        return Base64Source(media_type=header[: -len(";base64")], data=data)
+def _source(part: ImagePart) -> Source:
+    if part.data is not None:
+        return Base64Source(media_type=part.data.media_type, data=part.data.data)
+    url = part.url or ""
     if url.startswith(("https://", "http://")):
         return URLSource(url)
-    raise InvalidRequest("An image URL must be an http(s) URL or a base64 data URL.", param=where)
+    raise InvalidRequest(
+        "An image URL must be an http(s) URL or a base64 data URL.", param=part.url_param
+    )
 
 
-def _document(part: dict[str, Any], where: str) -> Source:
-    file = part.get("file")
-    data = file.get("file_data") if isinstance(file, dict) else None
-    if not isinstance(data, str):
+def _document(part: FilePart) -> Source:
+    where = f"{part.param}.file.file_data"
+    if part.data is None:
         raise InvalidRequest(
             "Only files sent inline as `file_data` (a base64 PDF data URL) are supported.",
-            param=f"{where}.file.file_data",
+            param=where,
         )
-    source = _source(data, f"{where}.file.file_data")
-    if not isinstance(source, Base64Source) or source.media_type != "application/pdf":
-        raise InvalidRequest(
-            "Only PDF files are supported as file parts.", param=f"{where}.file.file_data"
-        )
-    return source
+    if part.data.media_type != "application/pdf":
+        raise InvalidRequest("Only PDF files are supported as file parts.", param=where)
+    return Base64Source(media_type=part.data.media_type, data=part.data.data)
 
 
 def _assistant_blocks(message: ChatMessage, where: str, notes: list[str]) -> list[Block]:

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from plugbay import ChatRequest
     from plugbay_anthropic import wire
 
-__all__ = ["chat_completion", "finish_reason", "tool_arguments", "usage", "usage_json"]
+__all__ = ["chat_completion", "finish_reason", "tool_arguments", "usage"]
 
 log = logging.getLogger("plugbay.anthropic")
 
@@ -73,20 +73,6 @@ def usage(native: wire.Usage) -> Usage:
             cached_tokens=read, cache_creation_tokens=written or None
         ),
     )
-
-
-def usage_json(value: Usage) -> dict[str, Any]:
-    """The ``usage`` member of an answer (every count written, zeros included)."""
-    details: dict[str, Any] = {"cached_tokens": value.cached_tokens}
-    written = value.prompt_tokens_details and value.prompt_tokens_details.cache_creation_tokens
-    if written:
-        details["cache_write_tokens"] = written
-    return {
-        "prompt_tokens": value.prompt_tokens,
-        "completion_tokens": value.completion_tokens,
-        "total_tokens": value.total_tokens,
-        "prompt_tokens_details": details,
-    }
 
 
 def tool_arguments(value: msgspec.Raw) -> str:
@@ -145,6 +131,6 @@ def chat_completion(
                 "finish_reason": finish_reason(answer.stop_reason, bool(calls)),
             }
         ],
-        "usage": usage_json(counted),
+        "usage": counted.to_openai(),
     }
     return _encode(body), counted

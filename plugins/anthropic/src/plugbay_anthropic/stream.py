@@ -15,26 +15,22 @@ are tool calls, else ``""``.
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import msgspec
 
-from plugbay import PlugbayError, UpstreamError
-from plugbay.wire import DEFAULT_MAX_RESPONSE_SIZE, SSEBuffer, encode_event, invalid_event
+from plugbay import UpstreamError
+from plugbay.wire import ChunkWriter, invalid_event
 from plugbay_anthropic import wire
 from plugbay_anthropic.errors import stream_error
-from plugbay_anthropic.response import finish_reason, tool_arguments, usage, usage_json
+from plugbay_anthropic.response import finish_reason, tool_arguments, usage
 
 if TYPE_CHECKING:
     from plugbay import ChatRequest, ChatStream
 
-__all__ = ["StreamTranslator", "relay"]
+__all__ = ["MessagesEvents"]
 
 _TEXT, _THINKING, _TOOL, _JSON = "text", "thinking", "tool", "json"
-_OPEN_TEXT = {"role": "assistant", "content": "", "refusal": None}
 
 
 class _Block:
@@ -46,16 +42,15 @@ class _Block:
         self.has_arguments = has_arguments
 
 
-class StreamTranslator:
-    """Feed it events in order; it returns the SSE bytes to send for each."""
+class MessagesEvents:
+    """Turns the Messages API's stream events into OpenAI's; what :func:`plugbay.wire.relay`
+    drives."""
 
     def __init__(self, request: ChatRequest, json_tool: str | None, stream: ChatStream) -> None:
-        self.public_model = request.public_model
         self.wants_usage = request.client_wants_usage
         self.json_tool = json_tool
         self.stream = stream
-        self.created = int(time.time())
-        self.id = ""
+        self.writer = ChunkWriter(request.public_model, wants_usage=self.wants_usage)
         self.blocks: dict[int, _Block] = {}
         self.tool_calls = 0
         self.stop_reason: str | None = None
@@ -64,28 +59,17 @@ class StreamTranslator:
         self.has_content = False
         self.done = False
 
-    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
-        chunk: dict[str, Any] = {
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.public_model,
-            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-        }
-        if self.wants_usage:
-            chunk["usage"] = None  # as OpenAI writes it on every chunk but the last
-        return encode_event(chunk)
-
     def _emit(self, delta: dict[str, Any], text: bool = False) -> list[bytes]:
         """``delta``, preceded by (or, for tool calls and reasoning, holding) the role."""
         if text:
             self.has_content = True
+        writer = self.writer
         if self.opened:
-            return [self._chunk(delta)]
+            return [writer.chunk(delta)]
         self.opened = True
         if text:
-            return [self._chunk(_OPEN_TEXT), self._chunk(delta)]
-        return [self._chunk({"role": "assistant", "content": None, **delta, "refusal": None})]
+            return [writer.role(""), writer.chunk(delta)]
+        return [writer.opening(delta)]
 
     def _count(self, native: wire.Usage | None) -> None:
         if native is None:
@@ -97,7 +81,17 @@ class StreamTranslator:
                 setattr(mine, field, value)
         self.stream.usage = usage(mine)
 
-    def feed(self, event: wire.Event) -> list[bytes]:
+    def feed(self, data: bytes, out: list[bytes]) -> None:
+        try:
+            event = wire.decode_event(data)
+        except msgspec.MsgspecError as exc:
+            raise invalid_event(exc) from None
+        out += self.feed_event(event)
+
+    def end(self, out: list[bytes]) -> None:
+        raise UpstreamError("The upstream stream ended before the answer was complete.")
+
+    def feed_event(self, event: wire.Event) -> list[bytes]:
         kind = event.type
         if kind == "content_block_delta":
             return self._delta(event.index, event.delta)
@@ -120,7 +114,7 @@ class StreamTranslator:
         return []  # ping, and event types added later
 
     def _message_start(self, message: wire.Answer) -> list[bytes]:
-        self.id = message.id
+        self.writer.set_id(message.id)
         self._count(message.usage)
         if message.stop_reason is not None:
             self.stop_reason = message.stop_reason
@@ -194,86 +188,14 @@ class StreamTranslator:
         self.done = True
         counted = usage(self.native_usage)
         self.stream.usage = counted
+        writer = self.writer
         out: list[bytes] = []
         if not self.opened:  # an empty answer
             self.opened = self.has_content = True
-            out.append(self._chunk(_OPEN_TEXT))
+            out.append(writer.role(""))
         elif not self.has_content and not self.tool_calls:  # reasoning, and nothing else
             out += self._emit({"content": ""}, text=True)
-        out.append(self._chunk({}, finish_reason(self.stop_reason, self.tool_calls > 0)))
+        out.append(writer.finish(finish_reason(self.stop_reason, self.tool_calls > 0)))
         if self.wants_usage:
-            out.append(
-                encode_event(
-                    {
-                        "id": self.id,
-                        "object": "chat.completion.chunk",
-                        "created": self.created,
-                        "model": self.public_model,
-                        "choices": [],
-                        "usage": usage_json(counted),
-                    }
-                )
-            )
+            out.append(writer.usage(counted))
         return out
-
-
-def _payload(event: bytes) -> bytes | None:
-    """The ``data`` of one SSE event (its ``event:`` line repeats the JSON's ``type``)."""
-    lines = [line[5:] for line in event.split(b"\n") if line.startswith(b"data:")]
-    if not lines:
-        return None
-    data = b"\n".join(line[1:] if line.startswith(b" ") else line for line in lines)
-    return data or None
-
-
-def _event(raw: bytes) -> wire.Event | None:
-    data = _payload(raw)
-    if data is None:
-        return None
-    try:
-        return wire.decode_event(data)
-    except msgspec.MsgspecError as exc:
-        raise invalid_event(exc) from None
-
-
-def _translate(
-    raws: list[bytes], translator: StreamTranslator
-) -> tuple[bytes, PlugbayError | None]:
-    """The OpenAI events for some Anthropic events, and the error that cut them short."""
-    out: list[bytes] = []
-    try:
-        for raw in raws:
-            event = _event(raw)
-            if event is not None:
-                out += translator.feed(event)
-            if translator.done:
-                break
-    except PlugbayError as error:
-        return b"".join(out), error  # what came before the error is the client's too
-    return b"".join(out), None
-
-
-async def relay(
-    response: httpx.Response, translator: StreamTranslator, limit: int = DEFAULT_MAX_RESPONSE_SIZE
-) -> AsyncIterator[bytes]:
-    """The OpenAI events for ``response``'s Anthropic events, batched per network read.
-
-    Timeouts and a broken connection are raised by the core's upstream client as they
-    happen; ``limit`` caps one event (the provider's ``max_response_size``).
-    """
-    buffer = SSEBuffer(limit)
-    async for data in response.aiter_bytes():
-        out, error = _translate(buffer.feed(data), translator)
-        if out:
-            yield out
-        if error is not None:
-            raise error
-        if translator.done:
-            return
-    out, error = _translate(buffer.flush(), translator)
-    if out:
-        yield out
-    if error is not None:
-        raise error
-    if not translator.done:
-        raise UpstreamError("The upstream stream ended before the answer was complete.")

@@ -22,7 +22,7 @@ from plugbay import (
     ProviderContext,
 )
 from plugbay.schemas import ChatMessage, Usage
-from plugbay.wire import embeddings_answer, encode_event
+from plugbay.wire import ChunkWriter, embeddings_answer
 
 _encode = msgspec.json.Encoder().encode
 
@@ -116,42 +116,34 @@ class EchoProvider(BaseProvider):
             "choices": [
                 {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
             ],
-            "usage": usage,
+            "usage": usage.to_openai(),
             "system_fingerprint": "fp_echo",
         }
         return ChatResponse(_encode(body), usage)
 
     async def chat_stream(self, request: ChatRequest) -> ChatStream:
-        stream = ChatStream()
-        stream.events = self._events(request, stream)
-        return stream
+        return ChatStream.build(lambda stream: self._events(request, stream))
 
     async def _events(self, request: ChatRequest, stream: ChatStream) -> AsyncIterator[bytes]:
         words, finish, usage, tool_calls = self._answer(request)
-        base = {
-            "id": self._id(request),
-            "object": "chat.completion.chunk",
-            "created": int(time.time()),
-            "model": request.public_model,
-            "system_fingerprint": "fp_echo",
-        }
-
-        def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
-            choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
-            return encode_event({**base, "choices": [choice]})
-
-        yield chunk({"role": "assistant", "content": "", "refusal": None})
+        writer = ChunkWriter(
+            request.public_model,
+            id=self._id(request),
+            wants_usage=request.client_wants_usage,
+            extra={"system_fingerprint": "fp_echo"},
+        )
+        yield writer.role("")
         delay = self.options.chunk_delay
         for index, word in enumerate(words):
             if delay:
                 await asyncio.sleep(delay)
-            yield chunk({"content": word if index == 0 else " " + word})
+            yield writer.content(word if index == 0 else " " + word)
         for index, call in enumerate(tool_calls or ()):
-            yield chunk({"tool_calls": [{"index": index, **call}]})
-        yield chunk({}, finish)
+            yield writer.chunk({"tool_calls": [{"index": index, **call}]})
+        yield writer.finish(finish)
         stream.usage = usage
         if request.client_wants_usage:
-            yield encode_event({**base, "choices": [], "usage": usage})
+            yield writer.usage(usage)
 
     async def embeddings(self, request: EmbeddingsRequest) -> EmbeddingsResponse:
         params = request.params

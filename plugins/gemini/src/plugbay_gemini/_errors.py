@@ -7,6 +7,9 @@
 - a refused API key (400 ``API_KEY_INVALID``, 401, 403) is the provider's problem, not the
   client's: 502.
 - 500 → 502, 503 → 503, 504 → 504; all retryable.
+
+This module reads the dialect (the gRPC status stands in for an HTTP status mid-stream); the
+mapping is the toolkit's one ladder, :func:`plugbay.wire.errors.from_upstream`.
 """
 
 from __future__ import annotations
@@ -18,18 +21,14 @@ from typing import Any
 
 import msgspec
 
-from plugbay import (
-    PlugbayError,
-    ProviderError,
-    RateLimited,
-    UpstreamError,
-    UpstreamTimeout,
-)
+from plugbay import PlugbayError
+from plugbay.wire import INVALID
+from plugbay.wire.errors import from_upstream
 from plugbay_gemini._native import Status
 
 __all__ = ["INVALID_RESPONSE", "response_error", "status_error"]
 
-INVALID_RESPONSE = "upstream_invalid_response"
+INVALID_RESPONSE = INVALID
 """The code of an answer or event that could not be read (the core's own, too)."""
 
 _CONTEXT_LENGTH = re.compile(r"exceeds the maximum number of tokens", re.IGNORECASE)
@@ -74,6 +73,16 @@ def _reasons(details: list[dict[str, Any]]) -> set[str]:
     return {str(d["reason"]) for d in details if isinstance(d.get("reason"), str)}
 
 
+# gRPC statuses that decide the answer whatever the HTTP status (an error event has none).
+_GRPC_STATUS = {
+    "RESOURCE_EXHAUSTED": 429,
+    "UNAUTHENTICATED": 401,
+    "PERMISSION_DENIED": 403,
+    "UNAVAILABLE": 503,
+    "DEADLINE_EXCEEDED": 504,
+}
+
+
 def status_error(
     status: Status, headers: Mapping[str, str] | None = None, *, status_code: int | None = None
 ) -> PlugbayError:
@@ -81,38 +90,26 @@ def status_error(
     code = status_code or status.code or 500
     message = status.message or f"Gemini answered with status {code}."
     grpc = status.status
-    if code == 429 or grpc == "RESOURCE_EXHAUSTED":
-        header = (headers or {}).get("retry-after")
-        delay = None if header else _retry_after(status.details)
-        return RateLimited(
-            message,
-            retry_after=math.ceil(delay) if delay is not None else None,
-            headers={"retry-after": header} if header else None,
-        )
-    if (
-        code in (401, 403)
-        or grpc in ("UNAUTHENTICATED", "PERMISSION_DENIED")
-        or "API_KEY_INVALID" in _reasons(status.details)
-    ):
-        return UpstreamError(
-            f"Gemini refused the provider's credentials ({code} {grpc or 'error'}).",
-            code="upstream_auth_error",
-        )
-    if code == 503 or grpc == "UNAVAILABLE":
-        return UpstreamError(
-            f"Gemini is unavailable: {message}", status_code=503, code="upstream_unavailable"
-        )
-    if code == 504 or grpc == "DEADLINE_EXCEEDED":
-        return UpstreamTimeout(f"Gemini did not answer in time: {message}")
-    if code >= 500 or code < 400:
-        return UpstreamError(f"Gemini failed with status {code}: {message}")
+    if "API_KEY_INVALID" in _reasons(status.details):
+        code = 401
+    else:
+        code = _GRPC_STATUS.get(grpc or "", code)
+    retry_after: str | float | None = None
+    if code == 429:
+        retry_after = (headers or {}).get("retry-after")
+        if not retry_after:
+            delay = _retry_after(status.details)
+            retry_after = math.ceil(delay) if delay is not None else None
+    param = error_code = None
     if code == 400 and _CONTEXT_LENGTH.search(message):
-        return ProviderError(
-            message, status_code=400, param="messages", code="context_length_exceeded"
-        )
-    return ProviderError(
+        param, error_code = "messages", "context_length_exceeded"
+    elif grpc:
+        error_code = grpc.lower()
+    return from_upstream(
+        code,
         message,
-        status_code=code,
-        error_type="invalid_request_error",
-        code=grpc.lower() if grpc else None,
+        code=None if code == 429 else error_code,
+        retry_after=retry_after,
+        param=param,
+        upstream="Gemini",
     )

@@ -11,16 +11,15 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import unquote_to_bytes, urlsplit
+from urllib.parse import urlsplit
 
 import msgspec
 
 from plugbay import ChatRequest, InvalidRequest
 from plugbay.schemas import ChatCompletionParams, ChatMessage
+from plugbay.wire import AudioPart, DataURL, ImagePart, TextPart, content_parts
 from plugbay_gemini._native import (
     Blob,
     Content,
@@ -147,57 +146,24 @@ def _texts(content: str | list[dict[str, Any]] | None, where: str) -> list[str]:
 def _user_parts(content: str | list[dict[str, Any]] | None, where: str) -> list[Part]:
     if content is None:
         raise InvalidRequest("A user message needs `content`.", param=f"{where}.content")
-    if isinstance(content, str):
-        return [Part(text=content)]
     parts = []
-    for position, item in enumerate(content):
-        param = f"{where}.content[{position}]"
-        kind = item.get("type")
-        if kind == "text":
-            parts.append(Part(text=str(item.get("text") or "")))
-        elif kind == "image_url":
-            image = item.get("image_url")
-            url = image.get("url") if isinstance(image, Mapping) else image
-            parts.append(_media(url, f"{param}.image_url.url"))
-        elif kind == "input_audio":
-            audio = item.get("input_audio")
-            if not isinstance(audio, Mapping) or not audio.get("data"):
-                raise InvalidRequest("`input_audio` needs `data`.", param=f"{param}.input_audio")
-            fmt = str(audio.get("format") or "wav")
-            parts.append(Part(inline_data=Blob(mime_type=f"audio/{fmt}", data=str(audio["data"]))))
-        elif kind == "file":
-            file = item.get("file")
-            source = None
-            if isinstance(file, Mapping):
-                source = file.get("file_data") or file.get("file_id")
-            parts.append(_media(source, f"{param}.file"))
+    for part in content_parts(content, f"{where}.content"):
+        if isinstance(part, TextPart):
+            parts.append(Part(text=part.text))
+        elif isinstance(part, ImagePart):
+            parts.append(_media(part.data, part.url, part.url_param))
+        elif isinstance(part, AudioPart):
+            parts.append(Part(inline_data=Blob(mime_type=part.media_type, data=part.data)))
         else:
-            raise InvalidRequest(
-                f"Content parts of type `{kind}` are not supported by Gemini.",
-                param=f"{param}.type",
-            )
+            parts.append(_media(part.data, part.file_id, f"{part.param}.file"))
     return parts
 
 
-def _media(url: Any, param: str) -> Part:
+def _media(inline: DataURL | None, url: str | None, param: str) -> Part:
     """A data URL → ``inlineData``; an http(s) or gs URL → ``fileData``."""
-    if not isinstance(url, str) or not url:
-        raise InvalidRequest("Expected a URL or a data URL.", param=param)
-    if url.startswith("data:"):
-        header, comma, payload = url[5:].partition(",")
-        if not comma:
-            raise InvalidRequest("Malformed data URL.", param=param)
-        mime_type, _, encoding = header.partition(";")
-        if encoding.endswith("base64"):
-            try:
-                base64.b64decode(payload, validate=True)
-            except binascii.Error:
-                raise InvalidRequest("The data URL is not valid base64.", param=param) from None
-        else:
-            payload = base64.b64encode(unquote_to_bytes(payload)).decode()
-        return Part(
-            inline_data=Blob(mime_type=mime_type or "application/octet-stream", data=payload)
-        )
+    if inline is not None:
+        return Part(inline_data=Blob(mime_type=inline.media_type, data=inline.data))
+    url = url or ""
     scheme = url.partition(":")[0].lower()
     if scheme not in ("http", "https", "gs"):
         raise InvalidRequest("Expected an http(s) URL, a gs:// URI or a data URL.", param=param)

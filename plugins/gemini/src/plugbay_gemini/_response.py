@@ -27,7 +27,6 @@ __all__ = [
     "function_arguments",
     "tool_call",
     "usage",
-    "usage_json",
 ]
 
 _encode = msgspec.json.Encoder().encode
@@ -80,26 +79,6 @@ def usage(metadata: Any) -> Usage:
             reasoning_tokens=metadata.thoughts_token_count
         ),
     )
-
-
-def usage_json(tokens: Usage) -> dict[str, Any]:
-    """``tokens`` as OpenAI writes it: every count present, zeros included (the ``Usage``
-    Struct omits defaults, and the openai SDK requires ``completion_tokens``)."""
-    prompt_details = tokens.prompt_tokens_details
-    completion_details = tokens.completion_tokens_details
-    return {
-        "prompt_tokens": tokens.prompt_tokens,
-        "completion_tokens": tokens.completion_tokens,
-        "total_tokens": tokens.total_tokens,
-        "prompt_tokens_details": {
-            "cached_tokens": (prompt_details.cached_tokens or 0) if prompt_details else 0
-        },
-        "completion_tokens_details": {
-            "reasoning_tokens": (
-                (completion_details.reasoning_tokens or 0) if completion_details else 0
-            )
-        },
-    }
 
 
 class ToolCallIds:
@@ -175,7 +154,7 @@ def completion(answer: GenerateContentResponse, model: str) -> tuple[dict[str, A
         "created": int(time.time()),
         "model": model,
         "choices": choices,
-        "usage": usage_json(tokens),
+        "usage": tokens.to_openai(),
     }
     return body, tokens
 

@@ -10,30 +10,21 @@ event, and a failed finish reason are raised as errors.
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import msgspec
 
-from plugbay import ChatStream, PlugbayError, UpstreamError
-from plugbay.schemas import Usage
-from plugbay.wire import DEFAULT_MAX_RESPONSE_SIZE, SSEBuffer
+from plugbay import UpstreamError
+from plugbay.wire import ChunkWriter
 from plugbay_gemini._errors import INVALID_RESPONSE, status_error
 from plugbay_gemini._native import GenerateContentResponse, decode_response
-from plugbay_gemini._response import (
-    ToolCallIds,
-    completion_id,
-    finish_reason,
-    tool_call,
-    usage,
-    usage_json,
-)
+from plugbay_gemini._response import ToolCallIds, completion_id, finish_reason, tool_call, usage
 
-__all__ = ["StreamTranslator", "relay"]
+if TYPE_CHECKING:
+    from plugbay import ChatStream
+    from plugbay.schemas import Usage
 
-_encode = msgspec.json.Encoder().encode
+__all__ = ["GeminiEvents"]
 
 
 class _Choice:
@@ -46,38 +37,41 @@ class _Choice:
         self.calls = 0
 
 
-class StreamTranslator:
-    """Turns decoded Gemini events into OpenAI SSE events (pure: no I/O)."""
+class GeminiEvents:
+    """Turns Gemini's stream events into OpenAI's (pure: no I/O); what
+    :func:`plugbay.wire.relay` drives. ``stream``, when given, gets the usage as it comes."""
 
-    def __init__(self, model: str, *, wants_usage: bool) -> None:
+    def __init__(self, model: str, *, wants_usage: bool, stream: ChatStream | None = None) -> None:
         self.model = model
         self.wants_usage = wants_usage
+        self.stream = stream
         self.usage: Usage | None = None
+        self.done = False  # Gemini ends its stream itself: read it to the end
         self._choices: dict[int, _Choice] = {}
         self._ids: ToolCallIds | None = None
-        self._head = b""
-        self._tail = b',"usage":null}\n\n' if wants_usage else b"}\n\n"
+        self._writer = ChunkWriter(model, wants_usage=wants_usage)
 
     def _start(self, response_id: str | None) -> None:
         self._ids = ToolCallIds(response_id)
-        head = {
-            "id": completion_id(response_id),
-            "object": "chat.completion.chunk",
-            "created": int(time.time()),
-            "model": self.model,
-        }
-        self._head = b"data: " + _encode(head)[:-1] + b',"choices":'
+        self._writer.set_id(completion_id(response_id))
 
-    def _chunk(self, index: int, delta: dict[str, Any], finish: str | None = None) -> bytes:
-        choice = {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}
-        return self._head + _encode([choice]) + self._tail
+    def feed(self, data: bytes, out: list[bytes]) -> None:
+        """Decode one event's data and translate it (see :meth:`feed_event`)."""
+        if not data.strip():
+            return
+        try:
+            decoded = decode_response(data)
+        except msgspec.MsgspecError:
+            raise UpstreamError(
+                "Gemini sent an event that is not valid JSON.", code=INVALID_RESPONSE
+            ) from None
+        try:
+            self.feed_event(decoded, out)
+        finally:
+            if self.stream is not None:
+                self.stream.usage = self.usage
 
-    def _role(self, index: int, state: _Choice, content: str | None) -> bytes:
-        state.started = True
-        delta = {"role": "assistant", "content": content, "refusal": None}
-        return self._chunk(index, delta)
-
-    def feed(self, event: GenerateContentResponse, out: list[bytes]) -> None:
+    def feed_event(self, event: GenerateContentResponse, out: list[bytes]) -> None:
         """Append the OpenAI events for one Gemini event to ``out``.
 
         Raises for an error event or a failed finish, after appending what came before it.
@@ -87,6 +81,7 @@ class StreamTranslator:
         if self._ids is None:
             self._start(event.response_id)
         assert self._ids is not None
+        writer = self._writer
         if event.usage_metadata is not None:
             self.usage = usage(event.usage_metadata)
         feedback = event.prompt_feedback
@@ -95,8 +90,9 @@ class StreamTranslator:
             state = self._choices.setdefault(0, _Choice())
             if not state.finished:
                 if not state.started:
-                    out.append(self._role(0, state, ""))
-                out.append(self._chunk(0, {}, "content_filter"))
+                    state.started = True
+                    out.append(writer.role(""))
+                out.append(writer.finish("content_filter"))
                 state.finished = True
         for candidate in event.candidates:
             index = candidate.index
@@ -107,32 +103,36 @@ class StreamTranslator:
                 call = part.function_call
                 if call is not None:
                     call_id = self._ids.get(call, index, state.calls)
-                    entry = {"index": state.calls, **tool_call(part, call_id)}
-                    delta: dict[str, Any] = {"tool_calls": [entry]}
-                    if not state.started:
-                        state.started = True
-                        delta = {"role": "assistant", "content": None, "refusal": None, **delta}
+                    delta: dict[str, Any] = {
+                        "tool_calls": [{"index": state.calls, **tool_call(part, call_id)}]
+                    }
                     state.calls += 1
-                    out.append(self._chunk(index, delta))
+                    if state.started:
+                        out.append(writer.chunk(delta, None, index))
+                    else:
+                        state.started = True
+                        out.append(writer.opening(delta, index))
                 elif part.text:
                     if not state.started:
-                        out.append(self._role(index, state, None if part.thought else ""))
+                        state.started = True
+                        out.append(writer.role(None if part.thought else "", index))
                     if part.thought:
-                        out.append(self._chunk(index, {"reasoning_content": part.text}))
+                        out.append(writer.reasoning(part.text, index))
                     else:
                         state.text = True
-                        out.append(self._chunk(index, {"content": part.text}))
+                        out.append(writer.content(part.text, index))
             if candidate.finish_reason:
                 reason = finish_reason(candidate, state.calls > 0)
                 if not state.started:
-                    out.append(self._role(index, state, ""))
+                    state.started = True
+                    out.append(writer.role("", index))
                 elif not state.text and not state.calls:
                     # Only thoughts came: the answer is empty, as the whole answer says.
-                    out.append(self._chunk(index, {"content": ""}))
-                out.append(self._chunk(index, {}, reason))
+                    out.append(writer.content("", index))
+                out.append(writer.finish(reason, index))
                 state.finished = True
 
-    def finish(self, out: list[bytes]) -> None:
+    def end(self, out: list[bytes]) -> None:
         """Append the events after the last Gemini event; raises if the answer is incomplete."""
         if not self._choices or not all(state.finished for state in self._choices.values()):
             raise UpstreamError(
@@ -140,60 +140,4 @@ class StreamTranslator:
                 code="upstream_incomplete",
             )
         if self.wants_usage:
-            tokens = self.usage if self.usage is not None else usage(None)
-            out.append(self._head + b'[],"usage":' + _encode(usage_json(tokens)) + b"}\n\n")
-
-
-def _data(event: bytes) -> bytes | None:
-    """The ``data`` of one SSE event (its ``data:`` lines joined), or ``None``."""
-    lines = [line[5:].lstrip(b" ") for line in event.split(b"\n") if line.startswith(b"data:")]
-    return b"\n".join(lines) if lines else None
-
-
-async def relay(
-    response: httpx.Response,
-    translator: StreamTranslator,
-    stream: ChatStream,
-    limit: int = DEFAULT_MAX_RESPONSE_SIZE,
-) -> AsyncIterator[bytes]:
-    """Read Gemini's SSE answer and yield OpenAI events as they come.
-
-    Timeouts and a broken connection are raised by the core's upstream client as they
-    happen; ``limit`` caps one event (the provider's ``max_response_size``).
-    """
-    buffer = SSEBuffer(limit)
-    out: list[bytes] = []
-    try:
-        async for data in response.aiter_bytes():
-            for event in buffer.feed(data):
-                _translate(event, translator, stream, out)
-            if out:
-                yield b"".join(out)
-                out.clear()
-        for event in buffer.flush():
-            _translate(event, translator, stream, out)
-        translator.finish(out)
-    except PlugbayError:
-        if out:  # what came before the failure reaches the client first
-            yield b"".join(out)
-        raise
-    if out:
-        yield b"".join(out)
-
-
-def _translate(
-    event: bytes, translator: StreamTranslator, stream: ChatStream, out: list[bytes]
-) -> None:
-    data = _data(event)
-    if data is None or not data.strip():
-        return
-    try:
-        decoded = decode_response(data)
-    except msgspec.MsgspecError:
-        raise UpstreamError(
-            "Gemini sent an event that is not valid JSON.", code=INVALID_RESPONSE
-        ) from None
-    try:
-        translator.feed(decoded, out)
-    finally:
-        stream.usage = translator.usage
+            out.append(self._writer.usage(self.usage if self.usage is not None else usage(None)))

@@ -26,14 +26,14 @@ from plugbay import (
     ProviderContext,
     UpstreamError,
 )
-from plugbay.wire import UpstreamClient
+from plugbay.wire import UpstreamClient, relay
 from plugbay_gemini import _embeddings
 from plugbay_gemini._auth import GoogleCredentials
 from plugbay_gemini._errors import INVALID_RESPONSE, response_error, status_error
 from plugbay_gemini._native import decode_response
 from plugbay_gemini._request import THOUGHT_SIGNATURE_FALLBACK, build_request
 from plugbay_gemini._response import completion
-from plugbay_gemini._stream import StreamTranslator, relay
+from plugbay_gemini._stream import GeminiEvents
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -114,10 +114,16 @@ class _GoogleProvider(BaseProvider):
     async def chat_stream(self, request: ChatRequest) -> ChatStream:
         path = self.model_path(request.upstream_model) + ":streamGenerateContent?alt=sse"
         response = await self._post(path, self._native(request), stream=True)
-        stream = ChatStream(aclose=response.aclose)
-        translator = StreamTranslator(request.public_model, wants_usage=request.client_wants_usage)
-        stream.events = relay(response, translator, stream, self.http.max_response_size)
-        return stream
+        limit = self.http.max_response_size
+        wants_usage = request.client_wants_usage
+        return ChatStream.build(
+            lambda stream: relay(
+                response,
+                GeminiEvents(request.public_model, wants_usage=wants_usage, stream=stream),
+                limit,
+            ),
+            aclose=response.aclose,
+        )
 
 
 def _has_header(headers: Mapping[str, str], name: str) -> bool:

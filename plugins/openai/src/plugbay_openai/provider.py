@@ -99,12 +99,14 @@ class OpenAIProvider(BaseProvider):
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
         response = await self.http.post(self.options.chat_path, request.upstream_body())
-        return self._relay(response.content, request.public_model)
+        answer = self._relay(response.content, request.public_model)
+        answer.headers = rate_limit_headers(response)
+        return answer
 
     async def embeddings(self, request: EmbeddingsRequest) -> EmbeddingsResponse:
         response = await self.http.post(self.options.embeddings_path, request.upstream_body())
         answer = self._relay(response.content, request.public_model)
-        return EmbeddingsResponse(answer.content, answer.usage)
+        return EmbeddingsResponse(answer.content, answer.usage, rate_limit_headers(response))
 
     @staticmethod
     def _relay(content: bytes, public_model: str) -> ChatResponse:
@@ -124,9 +126,11 @@ class OpenAIProvider(BaseProvider):
         response = await self.http.post(
             self.options.chat_path, request.upstream_body(**changes), stream=True
         )
-        stream = ChatStream(aclose=response.aclose)
-        stream.events = self._events(response, request, stream)
-        return stream
+        return ChatStream.build(
+            lambda stream: self._events(response, request, stream),
+            aclose=response.aclose,
+            headers=rate_limit_headers(response),
+        )
 
     async def _events(
         self, response: httpx.Response, request: ChatRequest, stream: ChatStream
@@ -151,6 +155,18 @@ class OpenAIProvider(BaseProvider):
                 yield out
             if reader.error is not None:
                 raise reader.error
+
+
+def rate_limit_headers(response: httpx.Response) -> dict[str, str] | None:
+    """The upstream's ``x-ratelimit-*`` headers, which OpenAI clients read (the core relays
+    them unless a plugbay rate limiter set its own)."""
+    found: dict[str, str] | None = None
+    for name, value in response.headers.raw:
+        if name[:12].lower() == b"x-ratelimit-":
+            if found is None:
+                found = {}
+            found[name.decode("latin-1").lower()] = value.decode("latin-1")
+    return found
 
 
 class _EventReader:
