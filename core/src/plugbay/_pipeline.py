@@ -8,7 +8,8 @@ Everything it calls was resolved at start-up; nothing here touches pluggy or the
 
 With a cache installed every answer says ``x-plugbay-cache: hit|miss|bypass``. The
 cache is asked after the rate limiters (a hit counts as a request) unless the request says
-``Cache-Control: no-cache``; successful answers are stored unless it says ``no-store``. A
+``Cache-Control: no-cache``; successful answers are stored unless it says ``no-store`` (or
+the cache's ``get`` set ``ctx.cache_status = "bypass"``: it does not apply to the request). A
 hit is served with zero usage; a ``stream: true`` request is answered from a cached
 completion replayed as SSE, and a completed stream is assembled into a completion for the
 cache (:mod:`plugbay._replay`). A failing cache is logged and treated as a miss.
@@ -249,6 +250,9 @@ async def _lookup(
             ctx.cache_status = ctx.response_headers[CACHE_HEADER] = "hit"
             ctx.usage = Usage()
             return cached, False
+        if ctx.cache_status == "bypass":  # the cache does not apply to this request
+            ctx.response_headers[CACHE_HEADER] = "bypass"
+            return None, False
         status = "miss"
     ctx.cache_status = ctx.response_headers[CACHE_HEADER] = status
     return None, store
