@@ -51,9 +51,7 @@ def _decode_body(raw: bytes, params_type: type[Any]) -> tuple[dict[str, Any], An
         body = _decode(raw)
     # msgspec raises UnicodeDecodeError on bad UTF-8 and RecursionError on deep nesting.
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
-        raise InvalidRequest(
-            "We could not parse the JSON body of your request. The body must be valid JSON."
-        ) from None
+        raise _asgi.invalid_json() from None
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
     try:
@@ -110,11 +108,7 @@ async def _serve(
         ctx.status, ctx.error_code = 499, "client_disconnected"
     except Exception as exc:  # never a bare 500 with a traceback for the client
         log.exception("request %s failed", ctx.request_id)
-        await _fail(
-            ctx,
-            send,
-            PlugbayError(f"Internal error ({type(exc).__name__}).", code="internal_error"),
-        )
+        await _fail(ctx, send, _asgi.internal_error(exc))
     finally:
         await gateway.finish(ctx)
 

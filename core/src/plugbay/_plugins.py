@@ -160,6 +160,10 @@ class PluginManager:
     def routes(self, settings: Settings) -> list[Any]:
         return self._collect("plugbay_register_routes", settings)
 
+    def asgi_wrappers(self, settings: Settings) -> list[Callable[[Any], Any]]:
+        """The ``plugbay_wrap_asgi`` middlewares, outermost first."""
+        return list(self._pm.hook.plugbay_wrap_asgi(settings=settings))
+
     def register_commands(self, cli: click.Group) -> None:
         self._pm.hook.plugbay_register_commands(cli=cli)
 
