@@ -266,5 +266,13 @@ def test_a_wrapper_that_returns_no_app_stops_start_up():
         def plugbay_wrap_asgi(self) -> Any:
             return lambda app: None
 
+    class NotAMiddleware:
+        @hookimpl
+        def plugbay_wrap_asgi(self) -> Any:
+            return "wrap me"
+
+    settings = build_settings(CONFIG, database=":memory:")
     with pytest.raises(TypeError, match="not an app"):
-        create_app(build_settings(CONFIG, database=":memory:"), plugins=[fake, Boom(), Broken()])
+        create_app(settings, plugins=[fake, Boom(), Broken()])
+    with pytest.raises(TypeError, match="'wrap me', not a middleware"):
+        create_app(settings, plugins=[fake, Boom(), NotAMiddleware()])

@@ -106,6 +106,8 @@ class WrappedPlugbayApp(PlugbayApp):
     def wrap(self, wrappers: Sequence[Callable[[_asgi.ASGIApp], _asgi.ASGIApp]]) -> None:
         app: _asgi.ASGIApp = self.dispatch
         for wrapper in reversed(wrappers):  # the first is the outermost
+            if not callable(wrapper):
+                raise TypeError(f"plugbay_wrap_asgi returned {wrapper!r}, not a middleware")
             app = wrapper(app)
             if not callable(app):
                 raise TypeError(f"plugbay_wrap_asgi: {wrapper!r} returned {app!r}, not an app")
