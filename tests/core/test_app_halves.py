@@ -276,3 +276,12 @@ def test_a_wrapper_that_returns_no_app_stops_start_up():
         create_app(settings, plugins=[fake, Boom(), Broken()])
     with pytest.raises(TypeError, match="'wrap me', not a middleware"):
         create_app(settings, plugins=[fake, Boom(), NotAMiddleware()])
+
+
+def test_a_body_too_large_for_litestar_says_what_the_fast_path_says(gw):
+    huge = b'{"name": "' + b"x" * (11 * 1024 * 1024) + b'"}'
+    answer = call(gw, "POST", "/admin/providers", content=huge, headers=RID)
+    assert answer.status_code == 413
+    assert answer.json()["error"]["code"] == "request_too_large"
+    assert answer.json()["error"]["type"] == "invalid_request_error"
+    assert answer.headers.get_list("x-request-id") == ["client-chosen-1"]

@@ -11,7 +11,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.response.base import ASGIResponse
 
 from plugbay import _asgi
-from plugbay._errors import InvalidRequest, PlugbayError
+from plugbay._errors import InvalidRequest, PayloadTooLarge, PlugbayError
 from plugbay._gateway import Gateway
 from plugbay._plugins import PluginManager
 from plugbay._routes.admin import admin_routes
@@ -37,6 +37,8 @@ def as_error(request: AnyRequest, exc: Exception) -> PlugbayError:
         if status == 405:
             allowed = (exc.headers or {}).get("allow") or (exc.headers or {}).get("Allow", "")
             return _asgi.method_not_allowed(request.method, allowed)
+        if status == 413:
+            return PayloadTooLarge(exc.detail)
         if isinstance(exc, ValidationException):
             return InvalidRequest(exc.detail, code="invalid_request")
         error_type = "server_error" if status >= 500 else "invalid_request_error"

@@ -166,3 +166,12 @@ def test_reusable_rules():
         params=params, body=body, raw=b"", public_model="m", upstream_model="m"
     )
     assert reusable(embeddings, "embeddings")
+
+
+@pytest.mark.parametrize("table", [{"enabled": "yes"}, {"models": {"dice": {"sampled": 1}}}])
+def test_an_opt_in_that_is_not_a_boolean_is_a_config_error(make_gateway, table):
+    import plugbay_cache
+    from plugbay import ConfigError
+
+    with pytest.raises(ConfigError, match=r"(?s)bool.*(enabled|sampled)|(enabled|sampled).*bool"):
+        make_gateway({"cache": table}, plugins=[plugbay_cache])
