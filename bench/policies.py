@@ -112,7 +112,7 @@ async def limiter_row(name: str, store: LimitStore, n: int) -> None:
 
 
 async def cache_row(name: str, store: CacheStore, n: int) -> None:
-    cache = ResponseCache(CacheConfig(), store)
+    cache = ResponseCache(CacheConfig(enabled=True), store)
     await store.start()
     req = request()
     ctx = context(req)

@@ -142,6 +142,8 @@ RATELIMIT = (
     "[ratelimit.models.bench]\nrpm = 1000000000\ntpm = 1000000000000\n"
     "key_rpm = 1000000000\nkey_tpm = 1000000000000\n"
 )
+CACHE = "\n[cache]\nenabled = true\n"
+"""plugbay-cache caches nothing until the operator opts in."""
 
 
 def start_gateway(
@@ -199,7 +201,7 @@ def policy_rows(
     url = f"http://127.0.0.1:{port}/v1/chat/completions"
     no_cache = {"Cache-Control": "no-cache"}  # skips the lookup, still stores: a miss's cost
     found: list[tuple[str, dict[str, float]]] = [("all policies off (master key)", off)]
-    gateway, _ = start_gateway(work, port, up_port, extra=RATELIMIT, disabled="redis")
+    gateway, _ = start_gateway(work, port, up_port, extra=RATELIMIT + CACHE, disabled="redis")
     try:
         admin = {"authorization": f"Bearer {MASTER}"}
         created = httpx.post(
@@ -230,7 +232,7 @@ def policy_rows(
         )
     finally:
         stop(gateway)
-    gateway, _ = start_gateway(work, port, up_port, disabled="ratelimit,redis")
+    gateway, _ = start_gateway(work, port, up_port, extra=CACHE, disabled="ratelimit,redis")
     try:
         found.append(("cache only, miss + store", wrk(url, BODY, 16, seconds, work, no_cache)))
         found.append(("cache only, hit (no upstream call)", wrk(url, BODY, 16, seconds, work)))

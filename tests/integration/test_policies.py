@@ -30,7 +30,7 @@ def gateway(make_gateway, scripted_upstream):
             ],
             "models": [{"name": "public", "provider": "up", "upstream_model": "gpt-x"}],
             "ratelimit": ratelimit or {},
-            "cache": cache or {},
+            "cache": {"enabled": True, **(cache or {})},
         }
         return make_gateway(config, plugins=[plugbay_openai, plugbay_ratelimit, plugbay_cache])
 
@@ -104,6 +104,7 @@ def test_key_limits_set_through_the_admin_api(make_gateway, scripted_upstream):
         {
             "providers": [{"name": "up", "type": "openai", "base_url": scripted_upstream.base_url}],
             "models": [{"name": "mini", "provider": "up", "upstream_model": "gpt-4o-mini"}],
+            "cache": {"models": {"mini": {"enabled": True}}},
         },
         plugins=[plugbay_openai, plugbay_keys, plugbay_ratelimit, plugbay_cache],
     )

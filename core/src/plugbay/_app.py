@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from litestar import Litestar, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.response.base import ASGIResponse
 
-from plugbay._asgi import add_request_id
-from plugbay._errors import PlugbayError, error_body
+from plugbay import _asgi
+from plugbay._errors import InvalidRequest, PayloadTooLarge, PlugbayError
 from plugbay._gateway import Gateway
 from plugbay._plugins import PluginManager
 from plugbay._routes.admin import admin_routes
@@ -22,56 +23,54 @@ __all__ = ["create_app"]
 
 log = logging.getLogger("plugbay")
 
-_TYPES = {
-    400: "invalid_request_error",
-    401: "invalid_request_error",
-    403: "permission_error",
-    404: "invalid_request_error",
-    405: "invalid_request_error",
-    429: "rate_limit_error",
-}
+AnyRequest = Request[Any, Any, Any]
 
 
-def _plugbay_error(request: Request[Any, Any, Any], exc: PlugbayError) -> Response[bytes]:
-    return Response(
-        exc.body(),
-        status_code=exc.status_code,
-        media_type="application/json",
-        headers=exc.headers or None,
-    )
-
-
-def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
-    status = exc.status_code
-    code = {404: "not_found", 405: "method_not_allowed"}.get(status)
-    message = exc.detail
-    if isinstance(exc, ValidationException):
-        code = "invalid_request"
-    elif status == 404:
-        message = f"Unknown request URL: {request.method} {request.url.path}."
-    body = error_body(
-        message,
-        _TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error"),
-        None,
-        code,
-    )
-    return Response(
-        body,
-        status_code=status,
-        media_type="application/json",
-        headers=getattr(exc, "headers", None) or None,
-    )
-
-
-def _internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+def as_error(request: AnyRequest, exc: Exception) -> PlugbayError:
+    """What Litestar's half raised, as the error the fast path would answer with."""
+    if isinstance(exc, PlugbayError):
+        return exc
+    if isinstance(exc, HTTPException):
+        status = exc.status_code
+        if status == 404:
+            return _asgi.unknown_url(request.method, request.url.path)
+        if status == 405:
+            allowed = (exc.headers or {}).get("allow") or (exc.headers or {}).get("Allow", "")
+            return _asgi.method_not_allowed(request.method, allowed)
+        if status == 413:
+            return PayloadTooLarge(exc.detail)
+        if isinstance(exc, ValidationException):
+            return InvalidRequest(exc.detail, code="invalid_request")
+        error_type = "server_error" if status >= 500 else "invalid_request_error"
+        return PlugbayError(
+            exc.detail, status_code=status, error_type=error_type, headers=exc.headers
+        )
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    body = error_body(
-        "The server had an error while processing your request.",
-        "server_error",
-        None,
-        "internal_error",
-    )
-    return Response(body, status_code=500, media_type="application/json")
+    return _asgi.internal_error(exc)
+
+
+class _ErrorASGI(ASGIResponse):
+    """Sends ``error`` with :func:`plugbay._asgi.send_error`, as the fast path does."""
+
+    def __init__(self, error: PlugbayError) -> None:  # Litestar's fields are never read
+        self.error = error
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        headers = {"x-request-id": _asgi.request_id(scope)}
+        await _asgi.send_error(send, self.error, headers)
+
+
+class ErrorResponse(Response[bytes]):
+    def __init__(self, error: PlugbayError) -> None:
+        super().__init__(b"", status_code=error.status_code)
+        self.error = error
+
+    def to_asgi_response(self, *args: Any, **kwargs: Any) -> ASGIResponse:
+        return _ErrorASGI(self.error)
+
+
+def _render_error(request: AnyRequest, exc: Exception) -> Response[bytes]:
+    return ErrorResponse(as_error(request, exc))
 
 
 class PlugbayApp(Litestar):
@@ -89,6 +88,32 @@ class PlugbayApp(Litestar):
                 await endpoint(scope, receive, send)
                 return
         await super().__call__(scope, receive, send)
+
+
+class WrappedPlugbayApp(PlugbayApp):
+    """A :class:`PlugbayApp` served through the ``plugbay_wrap_asgi`` middlewares.
+
+    A class of its own, so that an app nobody wraps keeps :class:`PlugbayApp`'s ``__call__``
+    and the hot path gains no layer.
+    """
+
+    wrapped: _asgi.ASGIApp
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.wrapped(scope, receive, send)
+
+    async def dispatch(self, scope: Any, receive: Any, send: Any) -> None:
+        await PlugbayApp.__call__(self, scope, receive, send)
+
+    def wrap(self, wrappers: Sequence[Callable[[_asgi.ASGIApp], _asgi.ASGIApp]]) -> None:
+        app: _asgi.ASGIApp = self.dispatch
+        for wrapper in reversed(wrappers):  # the first is the outermost
+            if not callable(wrapper):
+                raise TypeError(f"plugbay_wrap_asgi returned {wrapper!r}, not a middleware")
+            app = wrapper(app)
+            if not callable(app):
+                raise TypeError(f"plugbay_wrap_asgi: {wrapper!r} returned {app!r}, not an app")
+        self.wrapped = app
 
 
 def create_app(
@@ -116,19 +141,18 @@ def create_app(
         *admin_routes(gateway),
         *manager.routes(settings),
     ]
-    app = PlugbayApp(
+    wrappers = manager.asgi_wrappers(settings)
+    app = (WrappedPlugbayApp if wrappers else PlugbayApp)(
         route_handlers=handlers,
         on_startup=[gateway.start],
         on_shutdown=[gateway.stop],
-        before_send=[add_request_id],  # type: ignore[list-item]
-        exception_handlers={
-            PlugbayError: _plugbay_error,
-            HTTPException: _http_error,
-            Exception: _internal_error,
-        },
+        before_send=[_asgi.add_request_id],  # type: ignore[list-item]
+        exception_handlers={Exception: _render_error},
         openapi_config=None,
         logging_config=None,
     )
     app.state.gateway = gateway
     app.fast_paths = completion_endpoints(gateway)
+    if isinstance(app, WrappedPlugbayApp):
+        app.wrap(wrappers)
     return app

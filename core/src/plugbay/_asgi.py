@@ -1,8 +1,14 @@
-"""Raw ASGI for the hot path: reading a body, answering, streaming, request ids.
+"""Raw ASGI for the hot path: reading a body, answering, streaming, request ids, errors.
 
 The ``/v1`` completion endpoints are raw ASGI apps the app dispatches to by exact path before
 Litestar's router, middleware and send wrappers (those cost ~65 µs a request and a wrapper
 call per streamed chunk on this machine; see docs/performance.md).
+
+Both halves of the app -- these endpoints and Litestar (models, health, admin, plugin
+routes) -- take their request id from :func:`request_id` and answer every error with
+:func:`send_error`, so one error renders byte for byte the same wherever it happens. The
+errors only the app (not a handler) raises are built here too: :func:`internal_error`,
+:func:`method_not_allowed`, :func:`unknown_url`, :func:`invalid_json`.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator, Iterable
 from typing import Any, TypeVar
 
-from plugbay._errors import InvalidRequest, PayloadTooLarge, PlugbayError
+from plugbay._errors import InvalidRequest, NotFound, PayloadTooLarge, PlugbayError
 
 Scope = dict[str, Any]
 Receive = Callable[[], Any]
@@ -52,9 +58,13 @@ def request_id(scope: Scope) -> str:
 
 
 async def add_request_id(message: dict[str, Any], scope: Scope) -> None:
-    """Litestar ``before_send`` hook: every answer carries ``x-request-id``."""
+    """Litestar ``before_send`` hook: every answer carries ``x-request-id`` (once: an error
+    answer from :func:`send_error` has it already)."""
     if message["type"] == "http.response.start":
         headers = message.setdefault("headers", [])
+        for name, _ in headers:
+            if name == b"x-request-id":
+                return
         rid = request_id(scope).encode("ascii")
         if isinstance(headers, list):
             headers.append((b"x-request-id", rid))
@@ -112,9 +122,34 @@ async def send_json(
     await send({"type": "http.response.body", "body": body})
 
 
-async def send_error(send: Send, error: PlugbayError, extra: dict[str, str] | None) -> None:
-    headers = {**extra, **error.headers} if extra else error.headers
-    await send_json(send, error.status_code, error.body(), headers)
+async def send_error(send: Send, error: PlugbayError, headers: dict[str, str]) -> None:
+    """The one error renderer: ``error``'s status and OpenAI body, ``headers`` (the answer's:
+    ``x-request-id`` first, then what policies added), then the error's own headers."""
+    await send_json(send, error.status_code, error.body(), {**headers, **error.headers})
+
+
+def internal_error(exc: BaseException) -> PlugbayError:
+    """What a client is told of an unexpected exception: its type, never its message."""
+    return PlugbayError(f"Internal error ({type(exc).__name__}).", code="internal_error")
+
+
+def method_not_allowed(method: str, allowed: str) -> InvalidRequest:
+    return InvalidRequest(
+        f"Method {method} is not allowed here; use {allowed}.",
+        status_code=405,
+        code="method_not_allowed",
+        headers={"allow": allowed},
+    )
+
+
+def unknown_url(method: str, path: str) -> NotFound:
+    return NotFound(f"Unknown request URL: {method} {path}.")
+
+
+def invalid_json() -> InvalidRequest:
+    return InvalidRequest(
+        "We could not parse the JSON body of your request. The body must be valid JSON."
+    )
 
 
 async def send_stream(

@@ -8,7 +8,8 @@ Everything it calls was resolved at start-up; nothing here touches pluggy or the
 
 With a cache installed every answer says ``x-plugbay-cache: hit|miss|bypass``. The
 cache is asked after the rate limiters (a hit counts as a request) unless the request says
-``Cache-Control: no-cache``; successful answers are stored unless it says ``no-store``. A
+``Cache-Control: no-cache``; successful answers are stored unless it says ``no-store`` (or
+the cache's ``get`` set ``ctx.cache_status = "bypass"``: it does not apply to the request). A
 hit is served with zero usage; a ``stream: true`` request is answered from a cached
 completion replayed as SSE, and a completed stream is assembled into a completion for the
 cache (:mod:`plugbay._replay`). A failing cache is logged and treated as a miss.
@@ -50,9 +51,7 @@ def _decode_body(raw: bytes, params_type: type[Any]) -> tuple[dict[str, Any], An
         body = _decode(raw)
     # msgspec raises UnicodeDecodeError on bad UTF-8 and RecursionError on deep nesting.
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
-        raise InvalidRequest(
-            "We could not parse the JSON body of your request. The body must be valid JSON."
-        ) from None
+        raise _asgi.invalid_json() from None
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
     try:
@@ -109,11 +108,7 @@ async def _serve(
         ctx.status, ctx.error_code = 499, "client_disconnected"
     except Exception as exc:  # never a bare 500 with a traceback for the client
         log.exception("request %s failed", ctx.request_id)
-        await _fail(
-            ctx,
-            send,
-            PlugbayError(f"Internal error ({type(exc).__name__}).", code="internal_error"),
-        )
+        await _fail(ctx, send, _asgi.internal_error(exc))
     finally:
         await gateway.finish(ctx)
 
@@ -265,6 +260,9 @@ async def _lookup(
             ctx.cache_status = ctx.response_headers[CACHE_HEADER] = "hit"
             ctx.usage = Usage()
             return cached, False
+        if ctx.cache_status == "bypass":  # the cache does not apply to this request
+            ctx.response_headers[CACHE_HEADER] = "bypass"
+            return None, False
         status = "miss"
     ctx.cache_status = ctx.response_headers[CACHE_HEADER] = status
     return None, store

@@ -161,6 +161,10 @@ class PluginManager:
     def routes(self, settings: Settings) -> list[Any]:
         return self._collect("plugbay_register_routes", settings)
 
+    def asgi_wrappers(self, settings: Settings) -> list[Callable[[Any], Any]]:
+        """The ``plugbay_wrap_asgi`` middlewares, outermost first."""
+        return list(self._pm.hook.plugbay_wrap_asgi(settings=settings))
+
     def migrations(self) -> list[History]:
         """The histories plugins declared for their own tables (``plugbay_register_migrations``)."""
         from plugbay._registry.owners import MigrationRegister

@@ -90,6 +90,10 @@ class Cache(Protocol):
     """A response cache: complete OpenAI JSON answers keyed by the canonical request.
 
     ``get`` returns the cached body or ``None``; ``set`` stores an answer (never an error).
+    A cache that does not apply to a request (its model has not opted in) sets
+    ``ctx.cache_status = "bypass"`` in ``get`` and returns ``None``: the core then neither
+    stores the answer nor reports a miss. ``set`` may still be called without ``get``
+    (``Cache-Control: no-cache``), so it checks the same.
     The request is a :class:`~plugbay.ChatRequest` or :class:`~plugbay.EmbeddingsRequest`.
     """
 

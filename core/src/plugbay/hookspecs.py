@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     import click
 
+    from plugbay._asgi import ASGIApp
     from plugbay._gateway import Gateway
     from plugbay._registry.owners import MigrationRegister
     from plugbay._settings import Settings
@@ -85,6 +86,29 @@ def plugbay_register_routes(register: Callable[[Any], None], settings: Settings)
     they check it themselves (``plugbay._routes.common.require_admin`` is a guard for that).
 
     .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def plugbay_wrap_asgi(settings: Settings) -> Callable[[ASGIApp], ASGIApp] | None:
+    """Return an ASGI middleware for the whole app, or ``None``.
+
+    The returned callable is given the app (an ASGI application) and returns the one to serve
+    instead, usually a function that does its work and awaits the app it was given. It sees
+    every request of both halves of the app: the fast ``/v1`` completion endpoints and
+    everything Litestar serves (models, health, admin, plugin routes), and also the
+    ``lifespan`` scope, which it must pass on (as any scope it does not handle).
+
+    The wrapper returned by the implementation called first (``tryfirst``) is the outermost:
+    it sees a request first and its answer last. With no wrapper the app is served as it is,
+    without a layer of its own.
+
+    :param settings: the gateway's settings.
+    :returns: ``wrap(app) -> app``, or ``None`` to wrap nothing.
+
+    Sync (not ``async def``); called once when the app is built.
+
+    .. versionadded:: 0.2
     """
 
 

@@ -1,21 +1,58 @@
 from __future__ import annotations
 
+import secrets
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import msgspec
 import pytest
 
 import plugbay_cache
-from plugbay import Principal, hookimpl
+from plugbay import BaseProvider, ChatRequest, ChatResponse, Principal, hookimpl
+from plugbay.schemas import Usage
 from plugbay.testing import EventRecorder, fake
 
 MODELS = {
-    "providers": [{"name": "local", "type": "fake"}],
+    "providers": [{"name": "local", "type": "fake"}, {"name": "casino", "type": "dice"}],
     "models": [
         {"name": "small", "provider": "local"},
         {"name": "big", "provider": "local"},
+        {"name": "dice", "provider": "casino"},
     ],
 }
+
+
+class DiceProvider(BaseProvider):
+    """Answers as a sampling model does: the same at temperature 0, a fresh draw otherwise."""
+
+    async def chat(self, request: ChatRequest) -> ChatResponse:
+        fake.calls.append(request.public_model)
+        greedy = request.body.get("temperature") == 0
+        text = "always the same" if greedy else f"rolled {secrets.token_hex(8)}"
+        usage = Usage(prompt_tokens=3, completion_tokens=2, total_tokens=5)
+        body = {
+            "id": "chatcmpl-dice",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": request.public_model,
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "stop",
+                    "logprobs": None,
+                    "message": {"role": "assistant", "content": text},
+                }
+            ],
+            "usage": usage,
+        }
+        return ChatResponse(msgspec.json.encode(body), usage)
+
+
+class Dice:
+    @hookimpl
+    def plugbay_register_adapters(self, register: Callable[..., None]) -> None:
+        register("dice", DiceProvider)
 
 
 class TwoKeys:
@@ -54,9 +91,12 @@ def recorder() -> EventRecorder:
 
 @pytest.fixture
 def cached_gateway(make_gateway, recorder, upstream_calls) -> Callable[..., Any]:
-    def make(cache: dict[str, Any] | None = None, **kwargs: Any):
-        config = {**MODELS, "cache": cache or {}}
-        plugins = [fake, plugbay_cache, recorder, *kwargs.pop("plugins", ())]
+    """``cached_gateway(cache_table)``; the table opts every model in unless ``opt_in=False``."""
+
+    def make(cache: dict[str, Any] | None = None, *, opt_in: bool = True, **kwargs: Any):
+        table = {"enabled": True, **(cache or {})} if opt_in else dict(cache or {})
+        config = {**MODELS, "cache": table}
+        plugins = [fake, Dice(), plugbay_cache, recorder, *kwargs.pop("plugins", ())]
         return make_gateway(config, plugins=plugins, **kwargs)
 
     return make

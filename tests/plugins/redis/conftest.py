@@ -212,7 +212,7 @@ def redis_gateway(make_gateway, upstream_calls) -> Callable[..., Any]:
             config["ratelimit"] = {"backend": "redis", **ratelimit}
             plugins.append(plugbay_ratelimit)
         if cache is not None:
-            config["cache"] = {"backend": "redis", **cache}
+            config["cache"] = {"backend": "redis", "enabled": True, **cache}
             plugins.append(plugbay_cache)
         return make_gateway(config, plugins=plugins)
 

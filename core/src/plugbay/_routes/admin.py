@@ -8,6 +8,7 @@ import msgspec
 from litestar import Request, Response, delete, get, patch, post
 
 from plugbay._admin import AdminService
+from plugbay._asgi import invalid_json
 from plugbay._errors import InvalidRequest
 from plugbay._routes.common import json_response, require_admin
 from plugbay._validation import MAX_DEPTH, too_deep
@@ -28,7 +29,7 @@ async def _body(request: AnyRequest) -> Any:
         ) from None
     # msgspec raises UnicodeDecodeError on bad UTF-8.
     except (msgspec.DecodeError, UnicodeDecodeError):
-        raise InvalidRequest("The request body is not valid JSON (UTF-8).") from None
+        raise invalid_json() from None
     deep = too_deep(body)
     if deep is not None:
         field = deep.split(".")[0].split("[")[0] or None

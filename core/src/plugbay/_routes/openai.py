@@ -8,7 +8,7 @@ from litestar import Request, Response, get
 
 from plugbay import _asgi, _pipeline
 from plugbay._auth import require_scope
-from plugbay._errors import InvalidRequest, ModelNotFound
+from plugbay._errors import ModelNotFound
 from plugbay._routes.common import authenticate, json_response
 from plugbay.schemas import ModelList, ModelObject
 
@@ -21,14 +21,8 @@ def completion_endpoints(gateway: Gateway) -> dict[str, _asgi.ASGIApp]:
     """The hot path, by exact path: raw ASGI apps the app dispatches to before its router."""
 
     async def method_not_allowed(scope: Scope, send: Send) -> None:
-        error = InvalidRequest(
-            f"Method {scope['method']} is not allowed here; use POST.",
-            status_code=405,
-            code="method_not_allowed",
-        )
-        await _asgi.send_error(
-            send, error, {"allow": "POST", "x-request-id": _asgi.request_id(scope)}
-        )
+        error = _asgi.method_not_allowed(scope["method"], "POST")
+        await _asgi.send_error(send, error, {"x-request-id": _asgi.request_id(scope)})
 
     async def chat_completions(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] != "POST":

@@ -1,8 +1,11 @@
 """The :class:`~plugbay.Cache` the gateway asks: keys, partitions and TTLs over a store.
 
-The core decides *whether* to look up or store (``Cache-Control``, errors, streams); this
-object decides *where*: the canonical key (:mod:`.key`), the model's TTL and LRU partition,
-and the configured store.
+The core decides *whether* the request allows the cache (``Cache-Control``, errors,
+streams); this object decides whether the *operator* does (caching is opt-in, per model or
+globally: :func:`reusable`) and *where*: the canonical key (:mod:`.key`), the model's TTL and
+LRU partition, and the configured store. A request the cache does not apply to is marked
+``ctx.cache_status = "bypass"`` by :meth:`ResponseCache.get`: the core then neither stores its
+answer nor reports a miss.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import importlib.metadata
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from plugbay import ConfigError
 from plugbay_cache.key import cache_key
@@ -21,9 +24,34 @@ if TYPE_CHECKING:
     from plugbay._gateway import Gateway
     from plugbay_cache.config import CacheConfig
 
-__all__ = ["BACKENDS_GROUP", "ResponseCache", "open_store"]
+__all__ = ["BACKENDS_GROUP", "ResponseCache", "open_store", "reusable"]
 
 BACKENDS_GROUP = "plugbay_cache.backends"
+
+
+class _Policy(NamedTuple):
+    """What the operator allows for one model, resolved once at start-up."""
+
+    enabled: bool
+    sampled: bool
+    partition: Partition
+    ttl: float
+
+
+def reusable(request: ChatRequest | EmbeddingsRequest, endpoint: str) -> bool:
+    """Whether the client asked for an answer that may be given again.
+
+    Embeddings are; a chat request is when it gives a ``seed`` (it asks for a reproducible
+    answer), or when it asks for ``temperature`` 0 and at most one choice. Without a
+    ``temperature`` the upstream samples (OpenAI's default is 1), so that is a sampled answer.
+    """
+    if endpoint != "chat":
+        return True
+    body = request.body
+    if body.get("seed") is not None:
+        return True
+    n = body.get("n")
+    return body.get("temperature") == 0 and (n is None or n == 1)
 
 
 class ResponseCache:
@@ -32,7 +60,8 @@ class ResponseCache:
         self.store = store
         self.per_key = config.scope == "key"
         self._global = Partition("", config.max_entries, config.max_bytes)
-        self._models: dict[str, tuple[Partition, float]] = {}
+        self._default = _Policy(config.enabled, config.sampled, self._global, config.ttl)
+        self._models: dict[str, _Policy] = {}
         for name, own in config.models.items():
             partition = self._global
             if own.max_entries is not None or own.max_bytes is not None:
@@ -41,7 +70,12 @@ class ResponseCache:
                     own.max_entries if own.max_entries is not None else config.max_entries,
                     own.max_bytes if own.max_bytes is not None else config.max_bytes,
                 )
-            self._models[name] = (partition, own.ttl if own.ttl is not None else config.ttl)
+            self._models[name] = _Policy(
+                own.enabled if own.enabled is not None else config.enabled,
+                own.sampled if own.sampled is not None else config.sampled,
+                partition,
+                own.ttl if own.ttl is not None else config.ttl,
+            )
 
     async def start(self, gateway: Gateway) -> None:
         await self.store.start()
@@ -49,23 +83,35 @@ class ResponseCache:
     async def aclose(self) -> None:
         await self.store.aclose()
 
-    def _where(self, ctx: RequestContext) -> tuple[Partition, float]:
-        found = self._models.get(ctx.model or "")
-        return found if found is not None else (self._global, self.config.ttl)
+    def _policy(
+        self, ctx: RequestContext, request: ChatRequest | EmbeddingsRequest
+    ) -> _Policy | None:
+        """The model's policy, or ``None`` when the operator did not opt this request in."""
+        policy = self._models.get(ctx.model or "", self._default)
+        if not policy.enabled or not (policy.sampled or reusable(request, ctx.endpoint)):
+            return None
+        return policy
 
     async def get(
         self, ctx: RequestContext, request: ChatRequest | EmbeddingsRequest
     ) -> bytes | None:
+        policy = self._policy(ctx, request)
+        if policy is None:
+            ctx.cache_status = "bypass"
+            return None
         key = cache_key(ctx, request, self.per_key)
         ctx.extra["cache.key"] = key
-        return await self.store.get(key, self._where(ctx)[0])
+        return await self.store.get(key, policy.partition)
 
     async def set(
         self, ctx: RequestContext, request: ChatRequest | EmbeddingsRequest, content: bytes
     ) -> None:
+        # Asked without a lookup too (``Cache-Control: no-cache``), so the policy is checked here.
+        policy = self._policy(ctx, request)
+        if policy is None:
+            return
         key = ctx.extra.get("cache.key") or cache_key(ctx, request, self.per_key)
-        partition, ttl = self._where(ctx)
-        await self.store.set(key, content, ttl, partition)
+        await self.store.set(key, content, policy.ttl, policy.partition)
 
 
 def default_path(settings: Settings) -> Path | None:

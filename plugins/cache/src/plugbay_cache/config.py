@@ -2,6 +2,9 @@
 
 ```toml
 [cache]
+enabled = false        # opt in: cache every model's answers (default: nothing is cached)
+sampled = true         # with false, only answers a client asked to be reproducible
+                       # (temperature 0, or a seed) are cached; see README "When..."
 backend = "memory"     # "memory" (default, this process), "sqlite" (workers of one machine,
                        # survives restarts), or a plugin's ("redis")
 scope = "key"          # "key": each key sees only its own answers; "shared": all keys
@@ -9,7 +12,8 @@ ttl = 3600             # seconds an answer stays fresh
 max_entries = 10000    # LRU bounds, global (models without their own share them)
 max_bytes = 268435456
 
-[cache.models.gpt-4o]  # a model with its own TTL and/or its own LRU bounds
+[cache.models."gpt-4o"]  # a model's own opt-in, TTL and/or LRU bounds
+enabled = true
 ttl = 600
 max_entries = 1000
 ```
@@ -27,6 +31,10 @@ __all__ = ["CacheConfig", "ModelCache", "load_config"]
 
 
 class ModelCache(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    enabled: bool | None = None
+    """Cache this model's answers (``true``) or never (``false``); default: ``cache.enabled``."""
+    sampled: bool | None = None
+    """Cache its sampled answers too (see :attr:`CacheConfig.sampled`); default: global."""
     ttl: float | None = None
     """Seconds this model's answers stay fresh; default: the global ``ttl``."""
     max_entries: int | None = None
@@ -36,6 +44,12 @@ class ModelCache(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class CacheConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    enabled: bool = False
+    """Cache every model's answers; off by default: a model opts in with its own ``enabled``."""
+    sampled: bool = True
+    """With ``false``, a chat request that asks for a sampled answer (``temperature`` other
+    than 0 or not given, or ``n`` > 1) and gives no ``seed`` is neither served from the cache
+    nor stored; embeddings are always cacheable."""
     backend: str = "memory"
     """``memory``, ``sqlite``, or a backend a plugin provides (``redis``)."""
     scope: str = "key"
@@ -49,7 +63,7 @@ class CacheConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     path: str | None = None
     """The ``sqlite`` backend's file; default: beside the registry (``plugbay.cache.db``)."""
     models: dict[str, ModelCache] = msgspec.field(default_factory=dict)
-    """Per public model name: TTL and LRU bounds of its own."""
+    """Per public model name: opt-in, TTL and LRU bounds of its own."""
 
 
 def load_config(table: dict[str, Any], source: str | None) -> CacheConfig:
