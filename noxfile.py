@@ -10,7 +10,14 @@ nox.options.default_venv_backend = "uv"
 nox.options.sessions = ["lint", "typecheck", "tests"]
 
 PLUGINS = sorted(glob.glob("plugins/*"))
-TEST_DEPS = ["pytest>=8.3", "anyio>=4.4", "openai>=1.50", "anthropic>=0.40"]
+TEST_DEPS = [
+    "pytest>=8.3",
+    "anyio>=4.4",
+    "openai>=1.50",
+    "anthropic>=0.40",
+    "opentelemetry-instrumentation-httpx>=0.50b0",
+    "opentelemetry-sdk>=1.29",
+]
 
 
 def _install_workspace(session: nox.Session) -> None:
