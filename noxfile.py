@@ -52,10 +52,12 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """plugbay vs. the bare upstream, one run: throughput, latency, streaming, memory.
+    """plugbay vs. the bare upstream and a bare pass-through, one run: throughput, CPU per
+    request, latency, streaming, memory.
 
     Needs ``wrk`` (``apt-get install -y wrk``). Only runtime dependencies are installed, as a
-    deployment would have them. Extra arguments go to ``bench/run.py``.
+    deployment would have them (the pass-through uses plugbay's own: Litestar, aiohttp,
+    uvicorn). Extra arguments go to ``bench/run.py`` (``--rounds``, ``--hotpath-only``...).
     """
     _install_workspace(session)
     session.install("httpx")

@@ -117,6 +117,17 @@ def test_extra_headers_override_the_defaults_on_the_fast_path(scripted_upstream)
     assert (sent.headers["x-team"], sent.headers["a"]) == ("red", "b")
 
 
+def test_replaced_default_headers_are_sent_on_the_fast_path(scripted_upstream):
+    async def calls(client: UpstreamClient) -> httpx.Response:
+        client.headers = {"authorization": "Bearer sk-rotated"}
+        return await client.post("/chat/completions", BODY)
+
+    assert isinstance(run(client_for(scripted_upstream), calls), AiohttpResponse)
+    (sent,) = scripted_upstream.requests
+    assert sent.headers["authorization"] == "Bearer sk-rotated"
+    assert "x-team" not in sent.headers
+
+
 def test_a_fast_stream_is_relayed_as_it_comes(scripted_upstream):
     events = [b"data: 1\n\n", b"data: 2\n\n", b"data: [DONE]\n\n"]
     scripted_upstream.script(Reply.sse(events, headers=LIMITS, interval=0.01))

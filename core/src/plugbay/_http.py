@@ -123,10 +123,20 @@ class UpstreamClient:
         self._urls: dict[str, httpx.URL] = {}
         # The fast path's own forms of the same things, made once.
         self._native_urls: dict[str, URL] = {}
-        self._native_headers = [
-            (name.decode("latin-1"), value.decode("latin-1")) for name, value in self.headers.raw
-        ]
         self._native_timeouts = (connect_timeout, None)
+
+    @property
+    def headers(self) -> httpx.Headers:
+        """The headers every call carries. Replace them by assigning (the fast path keeps
+        a prepared copy); changing the object in place is not seen by :meth:`post`."""
+        return self._headers
+
+    @headers.setter
+    def headers(self, value: Mapping[str, str] | httpx.Headers) -> None:
+        self._headers = httpx.Headers(value)
+        self._native_headers = [
+            (name.decode("latin-1"), v.decode("latin-1")) for name, v in self._headers.raw
+        ]
 
     @property
     def client(self) -> httpx.AsyncClient:
@@ -186,12 +196,10 @@ class UpstreamClient:
 
     def _send_httpx(self, request: httpx.Request) -> Opening:
         """The httpx road: through the client when it must be, else the transport itself."""
-        client = self._client
         if type(self._transport) is AiohttpTransport and httpx_instrumented():
-            client = self._traced_client()
-        elif client is None or not (
-            client.event_hooks["request"] or client.event_hooks["response"]
-        ):
+            return self._traced_client().send(request, stream=True)
+        client = self._client
+        if client is None or not _hooked(client):
             return self._transport.handle_async_request(request)
         return client.send(request, stream=True)
 
