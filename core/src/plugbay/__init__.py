@@ -21,6 +21,7 @@ hookimpl = pluggy.HookimplMarker("plugbay")
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from plugbay._auth import KEY_PREFIX, hash_key
     from plugbay._errors import (
         AuthenticationError,
         InvalidRequest,
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
     from plugbay._pricing import Price, cost, default_output_limit
     from plugbay._protocols import Authenticator, Cache, Provider, RateLimiter
     from plugbay._providers import BaseProvider, ProviderContext
+    from plugbay._registry import KeyRecord, KeyStore, Registry
+    from plugbay._registry.owners import MigrationRegister
     from plugbay._settings import ConfigError, Settings
     from plugbay._types import (
         ChatRequest,
@@ -88,9 +91,16 @@ _LAZY: dict[str, str] = {
     "cost": "plugbay._pricing",
     "default_output_limit": "plugbay._pricing",
     "Usage": "plugbay.schemas",
+    "KEY_PREFIX": "plugbay._auth",
+    "hash_key": "plugbay._auth",
+    "KeyRecord": "plugbay._registry",
+    "KeyStore": "plugbay._registry",
+    "MigrationRegister": "plugbay._registry.owners",
+    "Registry": "plugbay._registry",
 }
 
 __all__ = [
+    "KEY_PREFIX",
     "AuthenticationError",
     "Authenticator",
     "BaseProvider",
@@ -103,6 +113,9 @@ __all__ = [
     "EmbeddingsResponse",
     "FinishedRequest",
     "InvalidRequest",
+    "KeyRecord",
+    "KeyStore",
+    "MigrationRegister",
     "ModelNotFound",
     "NotFound",
     "PayloadTooLarge",
@@ -116,6 +129,7 @@ __all__ = [
     "RateLimited",
     "RateLimiter",
     "RecordedUsage",
+    "Registry",
     "RequestContext",
     "ServiceUnavailable",
     "Settings",
@@ -124,6 +138,7 @@ __all__ = [
     "Usage",
     "cost",
     "default_output_limit",
+    "hash_key",
     "hookimpl",
 ]
 

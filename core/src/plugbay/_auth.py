@@ -14,7 +14,19 @@ if TYPE_CHECKING:
     from plugbay._protocols import Authenticator
     from plugbay._types import Principal
 
-__all__ = ["ANONYMOUS", "AuthChain", "bearer_token", "hash_key", "new_key", "verify_key"]
+__all__ = [
+    "ANONYMOUS",
+    "KEY_PREFIX",
+    "AuthChain",
+    "bearer_token",
+    "hash_key",
+    "new_key",
+    "verify_key",
+]
+
+KEY_PREFIX = "pb-"
+"""How every virtual key begins (``pb-`` then 43 url-safe characters); the admin API makes
+them, the keys plugin answers for them (``plugbay.KEY_PREFIX``)."""
 
 
 def bearer_token(headers: Mapping[str, str]) -> str | None:
@@ -54,8 +66,9 @@ _memo = lru_cache(maxsize=MEMO_SIZE)(_hmac)
 
 
 def hash_key(key: str) -> str:
-    """HMAC-SHA-256 of a high-entropy key: a slow password hash would cost every request.
+    """The registry's form of a key (``plugbay.hash_key``): only this is ever stored.
 
+    HMAC-SHA-256 of a high-entropy key, as hex: a slow password hash would cost every request.
     Memoised for the :data:`MEMO_SIZE` most recently seen keys: two authenticators asking
     about the same token on every request cost two dictionary lookups, not two HMACs.
     """
