@@ -10,7 +10,14 @@ nox.options.default_venv_backend = "uv"
 nox.options.sessions = ["lint", "typecheck", "tests"]
 
 PLUGINS = sorted(glob.glob("plugins/*"))
-TEST_DEPS = ["pytest>=8.3", "anyio>=4.4", "openai>=1.50", "anthropic>=0.40"]
+TEST_DEPS = [
+    "pytest>=8.3",
+    "anyio>=4.4",
+    "openai>=1.50",
+    "anthropic>=0.40",
+    "opentelemetry-instrumentation-httpx>=0.50b0",
+    "opentelemetry-sdk>=1.29",
+]
 
 
 def _install_workspace(session: nox.Session) -> None:
@@ -45,10 +52,12 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """plugbay vs. the bare upstream, one run: throughput, latency, streaming, memory.
+    """plugbay vs. the bare upstream and a bare pass-through, one run: throughput, CPU per
+    request, latency, streaming, memory.
 
     Needs ``wrk`` (``apt-get install -y wrk``). Only runtime dependencies are installed, as a
-    deployment would have them. Extra arguments go to ``bench/run.py``.
+    deployment would have them (the pass-through uses plugbay's own: Litestar, aiohttp,
+    uvicorn). Extra arguments go to ``bench/run.py`` (``--rounds``, ``--hotpath-only``...).
     """
     _install_workspace(session)
     session.install("httpx")

@@ -3,6 +3,13 @@
 Layout on a 2-core machine: the gateway (one worker) alone on core 0; the fake upstream and
 the load generator (wrk) on core 1. Every figure is measured twice — straight to the upstream,
 then through plugbay — so the difference is what plugbay adds.
+
+The first table, the hot path, puts four targets side by side at saturation: the bare
+upstream, a bare Litestar + aiohttp pass-through (``bench/passthrough.py``), plugbay with no
+policies and plugbay with keys + rate limits + usage. They run at the same time (only the one
+under load is busy), in interleaved rounds, so a noisy neighbour hits every row alike; each
+figure is the median of the rounds, and CPU per request (the target process's CPU time over
+the requests it served) is the figure that noise moves least.
 """
 
 from __future__ import annotations
@@ -77,6 +84,7 @@ def wrk(
         check=True,
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])  # type: ignore[index]
+    requests = int(re.search(r"(\d+) requests in", out)[1])  # type: ignore[index]
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if non2xx:
         raise RuntimeError(f"wrk saw {non2xx[1]} error answers from {url}:\n{out}")
@@ -85,7 +93,13 @@ def wrk(
         value, unit = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
         return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
 
-    return {"rps": rps, "p50": percentile("50"), "p99": percentile("99")}
+    return {"rps": rps, "requests": requests, "p50": percentile("50"), "p99": percentile("99")}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
 async def _stream_timings(
@@ -241,11 +255,113 @@ def policy_rows(
     return found
 
 
+HOTPATH = (
+    "bare upstream",
+    "bare pass-through (Litestar + aiohttp)",
+    "plugbay, no policies",
+    "plugbay, keys + rate limits + usage",
+)
+
+
+def start_passthrough(port: int, up_port: int) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        [
+            *taskset(GATEWAY_CORE),
+            sys.executable,
+            str(HERE / "passthrough.py"),
+            "--port",
+            str(port),
+            "--upstream",
+            f"http://127.0.0.1:{up_port}/v1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/health/ready")
+    except BaseException:
+        process.kill()
+        raise
+    return process
+
+
+def hotpath_rows(
+    work: Path,
+    port: int,
+    upstream: subprocess.Popen[bytes],
+    up_port: int,
+    seconds: int,
+    rounds: int,
+    connections: tuple[int, ...],
+) -> dict[tuple[str, int], dict[str, float]]:
+    """The four :data:`HOTPATH` targets, non-streaming, in interleaved rounds: medians."""
+    path = "/v1/chat/completions"
+    started: list[subprocess.Popen[bytes]] = []
+    try:
+        started.append(start_passthrough(port, up_port))
+        started.append(start_gateway(work, port + 1, up_port)[0])
+        started.append(
+            start_gateway(work, port + 2, up_port, extra=RATELIMIT, disabled="cache,redis")[0]
+        )
+        admin = {"authorization": f"Bearer {MASTER}"}
+        created = httpx.post(
+            f"http://127.0.0.1:{port + 2}/admin/keys", json={"name": "bench"}, headers=admin
+        )
+        key = {"Authorization": f"Bearer {created.json()['key']}"}
+        targets = [
+            (HOTPATH[0], f"http://127.0.0.1:{up_port}{path}", upstream.pid, {}),
+            (HOTPATH[1], f"http://127.0.0.1:{port}{path}", started[0].pid, {}),
+            (HOTPATH[2], f"http://127.0.0.1:{port + 1}{path}", started[1].pid, {}),
+            (HOTPATH[3], f"http://127.0.0.1:{port + 2}{path}", started[2].pid, key),
+        ]
+        for _, url, _, headers in targets:  # warm-up: pools, caches, the first key lookups
+            wrk(url, BODY, 16, 1, work, headers)
+        runs: dict[tuple[str, int], list[dict[str, float]]] = {}
+        for turn in range(rounds):
+            for conns in connections:
+                shift = turn % len(targets)
+                for name, url, pid, headers in targets[shift:] + targets[:shift]:
+                    before = cpu_seconds(pid)
+                    figures = wrk(url, BODY, conns, seconds, work, headers)
+                    figures["cpu_ms"] = (cpu_seconds(pid) - before) / figures["requests"] * 1e3
+                    runs.setdefault((name, conns), []).append(figures)
+    finally:
+        for process in started:
+            stop(process)
+    return {
+        row: {k: statistics.median(f[k] for f in found) for k in found[0]}
+        for row, found in runs.items()
+    }
+
+
+def print_hotpath(
+    table: dict[tuple[str, int], dict[str, float]], rounds: int, connections: tuple[int, ...]
+) -> None:
+    print(
+        f"\n| hot path (non-streaming), median of {rounds} interleaved rounds | conns | req/s "
+        "| CPU ms / request | p50 / p99 ms | req/s vs pass-through |"
+    )
+    print("|---|---:|---:|---:|---:|---:|")
+    for conns in connections:
+        bare = table[(HOTPATH[1], conns)]["rps"]
+        for name in HOTPATH:
+            f = table[(name, conns)]
+            print(
+                f"| {name} | {conns} | {f['rps']:,.0f} | {f['cpu_ms']:.3f} "
+                f"| {f['p50']:.2f} / {f['p99']:.2f} | {f['rps'] / bare:.2f}x |"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=8, help="per wrk run")
     parser.add_argument("--streams", type=int, default=400, help="streams timed per target")
+    parser.add_argument("--rounds", type=int, default=3, help="hot-path rounds (medians)")
+    parser.add_argument(
+        "--hotpath-only", action="store_true", help="only the hot-path table (quicker)"
+    )
     args = parser.parse_args()
+    connections = (16, 64)
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install -y wrk")
     work = Path(tempfile.mkdtemp(prefix="plugbay-bench-"))
@@ -258,6 +374,13 @@ def main() -> None:
     gw_url = f"http://127.0.0.1:{gw_port}/v1/chat/completions"
     transports = []
     try:
+        wait_http(f"http://127.0.0.1:{up_port}/health")
+        hot = hotpath_rows(
+            work, gw_port + 10, upstream, up_port, args.seconds, args.rounds, connections
+        )
+        if args.hotpath_only:
+            print_hotpath(hot, args.rounds, connections)
+            return
         gateway, startup = start_gateway(work, gw_port, up_port)
         try:
             time.sleep(0.5)
@@ -299,8 +422,9 @@ def main() -> None:
         f"\nPython {sys.version.split()[0]}, {os.cpu_count()} cores; gateway (1 worker) on "
         f"core {GATEWAY_CORE}, upstream + wrk on core {LOAD_CORE}; {args.seconds} s per run\n"
     )
+    print_hotpath(hot, args.rounds, connections)
     print(
-        "| workload | conns | upstream req/s | plugbay req/s | upstream p50 / p99 ms "
+        "\n| workload | conns | upstream req/s | plugbay req/s | upstream p50 / p99 ms "
         "| plugbay p50 / p99 ms | added p50 ms |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|")

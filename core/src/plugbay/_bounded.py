@@ -13,10 +13,11 @@ from typing import Any
 
 import httpx
 
+from plugbay._aiohttp import AiohttpResponse
 from plugbay._errors import PlugbayError, UpstreamError, UpstreamTimeout
 from plugbay.wire import too_large
 
-__all__ = ["BoundedBody", "Watchdog", "declares_more"]
+__all__ = ["BoundedBody", "Watchdog", "cut_short", "declares_more"]
 
 
 class Watchdog:
@@ -85,8 +86,19 @@ class Watchdog:
 
 def declares_more(response: httpx.Response, limit: int) -> bool:
     """Whether ``response`` says (``Content-Length``) its body is over ``limit`` bytes."""
+    if isinstance(response, AiohttpResponse):  # without parsing all its headers
+        return response.declares_more(limit)
     length = response.headers.get("content-length")
     return length is not None and length.isdigit() and int(length) > limit
+
+
+def cut_short(exc: httpx.TransportError) -> PlugbayError:
+    """The error for a body whose reading failed with ``exc``."""
+    if isinstance(exc, httpx.TimeoutException):
+        return UpstreamTimeout(f"The upstream stopped sending ({type(exc).__name__}).")
+    return UpstreamError(
+        f"The upstream connection broke before the answer was complete ({type(exc).__name__})."
+    )
 
 
 class BoundedBody(httpx.AsyncByteStream):
@@ -154,15 +166,8 @@ class BoundedBody(httpx.AsyncByteStream):
             if watchdog is not None and watchdog.done():
                 raise await self._failed(self._timed_out()) from None
             raise
-        except httpx.TimeoutException as exc:
-            stopped = UpstreamTimeout(f"The upstream stopped sending ({type(exc).__name__}).")
-            raise await self._failed(stopped) from exc
         except httpx.TransportError as exc:
-            broke = UpstreamError(
-                "The upstream connection broke before the answer was complete "
-                f"({type(exc).__name__})."
-            )
-            raise await self._failed(broke) from exc
+            raise await self._failed(cut_short(exc)) from exc
         if watchdog is not None:
             if watchdog.done():  # the cancellation was swallowed below: late all the same
                 raise await self._failed(self._timed_out())
