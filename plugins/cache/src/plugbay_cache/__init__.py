@@ -12,5 +12,5 @@ from plugbay_cache.config import load_config
 
 @hookimpl
 def plugbay_register_caches(register: Callable[[Any], None], settings: Settings) -> None:
-    config = load_config(settings.plugin_settings("cache"), settings.source)
+    config = load_config(settings)
     register(ResponseCache(config, open_store(settings, config)))

@@ -13,5 +13,5 @@ from plugbay_ratelimit.stores import open_store
 
 @hookimpl
 def plugbay_register_rate_limiters(register: Callable[[Any], None], settings: Settings) -> None:
-    config = load_config(settings.plugin_settings("ratelimit"), settings.source)
+    config = load_config(settings)
     register(SlidingWindowLimiter(config, open_store(settings, config)))
