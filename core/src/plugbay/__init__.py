@@ -21,6 +21,7 @@ hookimpl = pluggy.HookimplMarker("plugbay")
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from plugbay._auth import hash_key
     from plugbay._errors import (
         AuthenticationError,
         InvalidRequest,
@@ -36,8 +37,24 @@ if TYPE_CHECKING:
         UpstreamTimeout,
     )
     from plugbay._pricing import Price, cost, default_output_limit
-    from plugbay._protocols import Authenticator, Cache, Provider, RateLimiter
+    from plugbay._protocols import (
+        Authenticator,
+        Cache,
+        GatewayView,
+        Lifecycle,
+        Provider,
+        RateLimiter,
+        RegistryView,
+    )
     from plugbay._providers import BaseProvider, ProviderContext
+    from plugbay._registrars import (
+        AdapterRegister,
+        AuthenticatorRegister,
+        CacheRegister,
+        PluginError,
+        RateLimiterRegister,
+        RouteRegister,
+    )
     from plugbay._settings import ConfigError, Settings
     from plugbay._types import (
         ChatRequest,
@@ -71,6 +88,16 @@ _LAZY: dict[str, str] = {
     "Cache": "plugbay._protocols",
     "Provider": "plugbay._protocols",
     "RateLimiter": "plugbay._protocols",
+    "GatewayView": "plugbay._protocols",
+    "Lifecycle": "plugbay._protocols",
+    "RegistryView": "plugbay._protocols",
+    "AdapterRegister": "plugbay._registrars",
+    "AuthenticatorRegister": "plugbay._registrars",
+    "CacheRegister": "plugbay._registrars",
+    "PluginError": "plugbay._registrars",
+    "RateLimiterRegister": "plugbay._registrars",
+    "RouteRegister": "plugbay._registrars",
+    "hash_key": "plugbay._auth",
     "BaseProvider": "plugbay._providers",
     "ProviderContext": "plugbay._providers",
     "ChatRequest": "plugbay._types",
@@ -91,10 +118,13 @@ _LAZY: dict[str, str] = {
 }
 
 __all__ = [
+    "AdapterRegister",
     "AuthenticationError",
     "Authenticator",
+    "AuthenticatorRegister",
     "BaseProvider",
     "Cache",
+    "CacheRegister",
     "ChatRequest",
     "ChatResponse",
     "ChatStream",
@@ -102,12 +132,15 @@ __all__ = [
     "EmbeddingsRequest",
     "EmbeddingsResponse",
     "FinishedRequest",
+    "GatewayView",
     "InvalidRequest",
+    "Lifecycle",
     "ModelNotFound",
     "NotFound",
     "PayloadTooLarge",
     "PermissionDenied",
     "PlugbayError",
+    "PluginError",
     "Price",
     "Principal",
     "Provider",
@@ -115,8 +148,11 @@ __all__ = [
     "ProviderError",
     "RateLimited",
     "RateLimiter",
+    "RateLimiterRegister",
     "RecordedUsage",
+    "RegistryView",
     "RequestContext",
+    "RouteRegister",
     "ServiceUnavailable",
     "Settings",
     "UpstreamError",
@@ -124,6 +160,7 @@ __all__ = [
     "Usage",
     "cost",
     "default_output_limit",
+    "hash_key",
     "hookimpl",
 ]
 

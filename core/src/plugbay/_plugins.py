@@ -5,34 +5,46 @@ The core calls hooks only through :class:`PluginManager`; nothing else touches p
 
 from __future__ import annotations
 
-import builtins
+import functools
 import importlib
 import importlib.metadata
+import inspect
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 import pluggy
 
 from plugbay import hookspecs
+from plugbay._registrars import (
+    AdapterRegister,
+    AdapterType,
+    AuthenticatorRegister,
+    CacheRegister,
+    PluginError,
+    RateLimiterRegister,
+    Registered,
+    RouteRegister,
+    _Register,
+)
 from plugbay._utils import await_me_maybe
 
 if TYPE_CHECKING:
     import click
 
-    from plugbay._gateway import Gateway
+    from plugbay._protocols import GatewayView
     from plugbay._settings import PluginSettings, Settings
 
-__all__ = ["AdapterType", "PluginInfo", "PluginLoadError", "PluginManager"]
+__all__ = ["AdapterType", "PluginInfo", "PluginLoadError", "PluginManager", "ViewSource"]
 
 log = logging.getLogger("plugbay.plugins")
 
 DEFAULT_PLUGINS = ("plugbay._default_plugins.master_key",)
 
 
-class PluginLoadError(Exception):
+class PluginLoadError(PluginError):
     """A plugin could not be imported or registered; the message names it."""
 
 
@@ -42,13 +54,6 @@ class PluginInfo(msgspec.Struct):
     version: str | None
     hooks: list[str]
     builtin: bool = False
-
-
-class AdapterType(NamedTuple):
-    type: str
-    factory: Callable[..., Any]
-    options: builtins.type[msgspec.Struct] | None
-    plugin: str
 
 
 class PluginManager:
@@ -117,6 +122,7 @@ class PluginManager:
             self._pm.register(plugin, name=name)
         except (ValueError, pluggy.PluginValidationError) as exc:
             raise PluginLoadError(f'Error registering plugin "{name}": {exc}') from None
+        self._bind_views(plugin)
         hooks = sorted(caller.name for caller in self._pm.get_hookcallers(plugin) or ())
         if distribution is None and isinstance(plugin, ModuleType) and not builtin:
             distribution, version = _distribution_of(plugin)
@@ -125,59 +131,70 @@ class PluginManager:
     def list_plugins(self) -> list[PluginInfo]:
         return sorted(self._info.values(), key=lambda info: (info.builtin, info.name))
 
-    # --- registration hooks ------------------------------------------------------------------
+    def label(self, name: str) -> str:
+        """How errors and warnings name a plugin: ``"keys" (plugbay-keys 0.1.0)``."""
+        info = self._info.get(name)
+        if info is None or info.distribution is None:
+            return f'"{name}"'
+        return f'"{name}" ({info.distribution} {info.version})'
+
+    # --- registration hooks: each implementation gets a registrar bound to its plugin -----
 
     def adapters(self, settings: Settings) -> dict[str, AdapterType]:
         found: dict[str, AdapterType] = {}
         for plugin_name, impl in self._impls("plugbay_register_adapters"):
-
-            def register(
-                type: str,
-                factory: Callable[..., Any],
-                *,
-                options: type[msgspec.Struct] | None = None,
-                _plugin: str = plugin_name,
-            ) -> None:
-                if type in found:  # an earlier (higher-priority) plugin already claimed it
-                    log.debug(
-                        "adapter type %r of %s overridden by %s", type, _plugin, found[type].plugin
-                    )
-                    return
-                found[type] = AdapterType(type, factory, options, _plugin)
-
+            register = AdapterRegister(plugin_name, found, self.label(plugin_name))
             self._call(impl, register=register, settings=settings)
         return found
 
-    def authenticators(self, settings: Settings) -> list[Any]:
-        return self._collect("plugbay_register_authenticators", settings)
+    def authenticators(self, settings: Settings) -> list[Registered]:
+        return self._collect("plugbay_register_authenticators", AuthenticatorRegister, settings)
 
-    def rate_limiters(self, settings: Settings) -> list[Any]:
-        return self._collect("plugbay_register_rate_limiters", settings)
+    def rate_limiters(self, settings: Settings) -> list[Registered]:
+        return self._collect("plugbay_register_rate_limiters", RateLimiterRegister, settings)
 
-    def caches(self, settings: Settings) -> list[Any]:
-        return self._collect("plugbay_register_caches", settings)
+    def caches(self, settings: Settings) -> list[Registered]:
+        """Every cache offered; the first is used, and any other is warned about, by name."""
+        caches = self._collect("plugbay_register_caches", CacheRegister, settings)
+        for ignored in caches[1:]:
+            log.warning(
+                "plugins %s and %s both register a cache; only the first one's is used "
+                "(disable one of them, or order them with tryfirst)",
+                self.label(caches[0].plugin),
+                self.label(ignored.plugin),
+            )
+        return caches
 
     def routes(self, settings: Settings) -> list[Any]:
-        return self._collect("plugbay_register_routes", settings)
+        return [r.obj for r in self._collect("plugbay_register_routes", RouteRegister, settings)]
 
     def register_commands(self, cli: click.Group) -> None:
         self._pm.hook.plugbay_register_commands(cli=cli)
 
     # --- lifecycle and event hooks -------------------------------------------------------------
 
-    async def startup(self, gateway: Gateway) -> None:
-        for _, impl in self._impls("plugbay_startup"):
-            await await_me_maybe(self._call(impl, gateway=gateway))
+    async def startup(self, views: ViewSource) -> None:
+        """``plugbay_startup`` through pluggy (wrappers and tracing see it), each
+        implementation given its own plugin's view; then the awaitables, in call order."""
+        for result in self._pm.hook.plugbay_startup(gateway=views):
+            await await_me_maybe(result)
 
-    async def shutdown(self, gateway: Gateway) -> None:
-        for plugin_name, impl in self._impls("plugbay_shutdown"):
-            try:
-                await await_me_maybe(self._call(impl, gateway=gateway))
-            except Exception:
-                log.exception("plugin %s failed during shutdown", plugin_name)
+    async def shutdown(self, views: ViewSource) -> None:
+        """``plugbay_shutdown`` through pluggy; a failing implementation is logged and the
+        others still run."""
+        try:
+            results = self._pm.hook.plugbay_shutdown(gateway=views)
+        except Exception:  # a wrapper's own failure: the ones it wrapped already ran
+            log.exception("a plugbay_shutdown wrapper failed")
+            return
+        for result in results:
+            await await_me_maybe(result)
 
     def request_finished_listeners(self) -> list[Callable[..., Any]]:
-        """The ``plugbay_request_finished`` implementations, as ``f(event, ctx)`` callables."""
+        """The ``plugbay_request_finished`` implementations, as ``f(event, ctx)`` callables.
+
+        The one hook the core calls directly: it runs per request, and pluggy must not.
+        """
         listeners = []
         for _, impl in self._impls("plugbay_request_finished"):
             names = impl.argnames
@@ -199,11 +216,69 @@ class PluginManager:
     def _call(impl: pluggy.HookImpl, **kwargs: Any) -> Any:
         return impl.function(*(kwargs[name] for name in impl.argnames))
 
-    def _collect(self, hook: str, settings: Settings) -> list[Any]:
-        found: list[Any] = []
-        for _, impl in self._impls(hook):
-            self._call(impl, register=found.append, settings=settings)
+    def _collect(self, hook: str, kind: type[_Register], settings: Settings) -> list[Registered]:
+        found: list[Registered] = []
+        for plugin_name, impl in self._impls(hook):
+            self._call(
+                impl, register=kind(plugin_name, found, self.label(plugin_name)), settings=settings
+            )
         return found
+
+    def _bind_views(self, plugin: object) -> None:
+        """Give each start-up/shutdown implementation of ``plugin`` its own plugin's view.
+
+        pluggy passes every implementation the same arguments; the core passes a
+        :class:`ViewSource`, which this wrapper turns into the implementation's plugin's
+        :class:`~plugbay.GatewayView` as pluggy calls it.
+        """
+        for hook in ("plugbay_startup", "plugbay_shutdown"):
+            for impl in getattr(self._pm.hook, hook).get_hookimpls():
+                if impl.plugin is not plugin:
+                    continue
+                if "gateway" in impl.argnames:
+                    impl.function = _with_view(impl.function, impl.argnames, impl.plugin_name)
+                if hook == "plugbay_shutdown" and not (impl.wrapper or impl.hookwrapper):
+                    impl.function = _logging_failures(impl.function, impl.plugin_name)
+
+
+class ViewSource(Protocol):
+    """What the core passes as ``gateway`` to the start-up and shutdown hooks."""
+
+    def view(self, plugin: str) -> GatewayView: ...
+
+
+def _with_view(
+    function: Callable[..., Any], names: tuple[str, ...], plugin: str
+) -> Callable[..., Any]:
+    index = names.index("gateway")
+
+    @functools.wraps(function)
+    def bound(*args: Any) -> Any:
+        source = args[index]
+        if hasattr(source, "view"):
+            args = (*args[:index], source.view(plugin), *args[index + 1 :])
+        return function(*args)
+
+    return bound
+
+
+def _logging_failures(function: Callable[..., Any], plugin: str) -> Callable[..., Any]:
+    async def logged(awaitable: Awaitable[Any]) -> None:
+        try:
+            await awaitable
+        except Exception:
+            log.exception("plugin %s failed during shutdown", plugin)
+
+    @functools.wraps(function)
+    def guarded(*args: Any) -> Any:
+        try:
+            result = function(*args)
+        except Exception:
+            log.exception("plugin %s failed during shutdown", plugin)
+            return None
+        return logged(result) if inspect.isawaitable(result) else result
+
+    return guarded
 
 
 def _adapt(function: Callable[..., Any], names: tuple[str, ...]) -> Callable[..., Any]:

@@ -13,11 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from plugbay import AuthenticationError, Principal, RateLimited
-from plugbay._auth import hash_key
+from plugbay import AuthenticationError, Principal, RateLimited, hash_key
 
 if TYPE_CHECKING:
-    from plugbay._gateway import Gateway
+    from plugbay import GatewayView
 
 KEY_PREFIX = "pb-"
 _SKEW = 5.0
@@ -53,14 +52,14 @@ class KeyAuthenticator:
         self._keys: dict[str, _Key] = {}
         self._seen = 0.0
 
-    async def start(self, gateway: Gateway) -> None:
+    async def start(self, gateway: GatewayView) -> None:
         await self._load(gateway, since=None)
 
-    async def registry_changed(self, gateway: Gateway) -> None:
+    async def registry_changed(self, gateway: GatewayView) -> None:
         await self._load(gateway, since=self._seen - _SKEW)
 
-    async def _load(self, gateway: Gateway, since: float | None) -> None:
-        db = gateway.store.db
+    async def _load(self, gateway: GatewayView, since: float | None) -> None:
+        db = gateway.registry.db
         sql = "SELECT * FROM keys"
         params: tuple[Any, ...] = ()
         if since is not None:
