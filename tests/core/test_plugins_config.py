@@ -38,7 +38,7 @@ def load(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> Settin
         ("typo = 1", "cache.typo: Object contains unknown field `typo`"),
         (
             '[cache.models.m]\nttl = "x"',
-            "cache.models[...].ttl: Expected `float | null`, got `str`",
+            "cache.models.m.ttl: Expected `float | null`, got `str`",
         ),
     ],
 )
@@ -74,6 +74,28 @@ def test_a_filled_value_of_the_wrong_kind_is_still_an_error(tmp_path):
     settings = load(tmp_path, '[cache]\nmax_entries = "${N}"\n', env={"N": "lots"})
     with pytest.raises(ConfigError, match=r"cache\.max_entries: Expected `int`, got `str`"):
         settings.plugin_config("cache", CacheLike)
+
+
+def test_the_failing_key_of_a_dict_is_named(tmp_path):
+    settings = load(
+        tmp_path,
+        '[cache.models.a]\nttl = 1\n[cache.models."gpt-4.1"]\nttl = "soon"\n'
+        '[cache.models.c]\nttl = "${T}"\n',
+        env={"T": "3"},
+    )
+    with pytest.raises(ConfigError) as info:
+        settings.plugin_config("cache", CacheLike)
+    assert info.value.key == "cache.models.gpt-4.1.ttl"
+
+    class Nested(msgspec.Struct):
+        groups: dict[str, dict[str, int]] = msgspec.field(default_factory=dict)
+
+    settings = load(
+        tmp_path, '[n.groups.a]\nx = 1\n[n.groups.b]\ny = 2\nz = "3"\n[n.groups.c]\nw = "4"\n'
+    )
+    with pytest.raises(ConfigError) as info:
+        settings.plugin_config("n", Nested)
+    assert info.value.key == "n.groups.b.z"
 
 
 def test_a_missing_table_is_an_empty_one():

@@ -16,6 +16,7 @@ from plugbay import (
     AuthenticatorRegister,
     BaseProvider,
     CacheRegister,
+    ConfigError,
     GatewayView,
     PluginError,
     RateLimiterRegister,
@@ -393,6 +394,29 @@ async def test_a_failing_startup_wrapper_stops_start_up(tmp_path):
     with pytest.raises(RuntimeError, match="refused by the wrapper"):
         await gateway.start()
     await gateway.stop()
+
+
+def test_a_wrapper_on_a_hook_the_core_calls_directly_is_refused(tmp_path):
+    class Wrapper:
+        @hookimpl(wrapper=True)
+        def plugbay_register_caches(self) -> Generator[None, list[Any], list[Any]]:
+            return (yield)
+
+    with pytest.raises(PluginError, match="plugbay_register_caches cannot be implemented with"):
+        gateway_of(canned, Wrapper(), tmp_path=tmp_path)
+
+
+def test_the_view_parses_its_own_table(tmp_path):
+    import msgspec
+
+    class Table(msgspec.Struct, forbid_unknown_fields=True):
+        limit: int = 1
+
+    gateway = gateway_of(canned, config={**CANNED_CONFIG, "p": {"limit": 7}}, tmp_path=tmp_path)
+    assert gateway.views.view("p").plugin_config(Table) == Table(limit=7)
+    bad = gateway_of(canned, config={**CANNED_CONFIG, "p": {"limit": "7"}}, tmp_path=tmp_path)
+    with pytest.raises(ConfigError, match=r"test config: p\.limit: Expected `int`, got `str`"):
+        bad.views.view("p").plugin_config(Table)
 
 
 # --- background tasks ----------------------------------------------------------------------------

@@ -210,6 +210,13 @@ class PluginManager:
     def _impls(self, hook: str) -> list[tuple[str, pluggy.HookImpl]]:
         """Implementations in call order (pluggy's: tryfirst, then newest, trylast last)."""
         impls = getattr(self._pm.hook, hook).get_hookimpls()
+        for impl in impls:
+            if impl.wrapper or impl.hookwrapper:  # the core calls these one by one
+                raise PluginLoadError(
+                    f"Error in plugin {self.label(impl.plugin_name)}: {hook} cannot be "
+                    "implemented with wrapper=True (only plugbay_startup and plugbay_shutdown "
+                    "are called through pluggy)"
+                )
         return [(impl.plugin_name, impl) for impl in reversed(impls)]
 
     @staticmethod
