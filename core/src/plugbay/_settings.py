@@ -178,7 +178,9 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         except msgspec.ValidationError as exc:
             param, message = describe(exc)
             if param is not None and "[...]" in param:
-                param = _name_dict_keys(table, type, paths, param)
+                from plugbay._config_keys import name_dict_keys
+
+                param = name_dict_keys(table, type, paths, param, _convert_filled)
             raise ConfigError(
                 message, source=self.source, key=f"{name}.{param}" if param else name
             ) from None
@@ -274,49 +276,6 @@ def _convert_filled(data: dict[str, Any], type: builtins.type[T], paths: Sequenc
             # a key the settings do not keep as it is: the plain string
             target[last] = str(target[last]) if value is None else value
     return msgspec.convert(data, type, strict=True)
-
-
-def _name_dict_keys(
-    table: dict[str, Any], type: builtins.type[Any], paths: Sequence[Path_], param: str
-) -> str:
-    """``models.gpt-4o.ttl`` for msgspec's ``models[...].ttl``: the key whose value fails.
-
-    Only on the error path: each key is tried alone until the error recurs.
-    """
-    pieces = param.split("[...]")
-    prefix: list[str] = [p for p in pieces[0].split(".") if p]
-    named = pieces[0]
-    base, kept = table, list(paths)
-    for rest in pieces[1:]:
-        node: Any = base
-        for part in prefix:
-            node = node.get(part) if isinstance(node, dict) else None
-        if not isinstance(node, dict):
-            return param
-        for key in node:
-            trial = copy.deepcopy(base)
-            target = trial
-            for part in prefix:
-                target = target[part]
-            for other in [k for k in target if k != key]:
-                del target[other]
-            trial_paths = [p for p in kept if not _dropped(p, prefix, key)]
-            try:
-                _convert_filled(copy.deepcopy(trial), type, trial_paths)
-            except msgspec.ValidationError:
-                break
-        else:
-            return param
-        base, kept = trial, trial_paths  # the next level looks inside this key only
-        named = f"{named}.{key}{rest}"
-        prefix = [*prefix, key, *(p for p in rest.split(".") if p)]
-    return named
-
-
-def _dropped(path: Path_, prefix: list[str], key: str) -> bool:
-    """Whether filled ``path`` went with the other keys of the dict at ``prefix``."""
-    n = len(prefix)
-    return len(path) > n and list(path[:n]) == prefix and path[n] != key
 
 
 def parse_settings(
