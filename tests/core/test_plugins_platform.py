@@ -281,6 +281,32 @@ def test_a_second_cache_warns_naming_both_plugins(tmp_path, caplog):
     assert 'plugins "Two" and "One" both register a cache' in caplog.text
 
 
+class Limiter:
+    async def acquire(self, ctx: Any) -> None:
+        pass
+
+    async def release(self, ctx: Any) -> None:
+        pass
+
+
+def test_one_object_registered_twice_is_used_once(tmp_path, caplog):
+    limiter = Limiter()
+
+    class Again(Registering):
+        pass
+
+    with caplog.at_level(logging.WARNING, logger="plugbay.plugins"):
+        gateway = gateway_of(
+            canned,
+            Registering("rate limiter", limiter),
+            Again("rate limiter", limiter),
+            tmp_path=tmp_path,
+        )
+    assert gateway.rate_limiters == (limiter,)
+    assert 'plugin "Registering" registered the same rate limiter' in caplog.text
+    assert "(also by plugin Again)" in caplog.text
+
+
 # --- start-up and shutdown: through pluggy, each plugin its own view ----------------------------
 
 

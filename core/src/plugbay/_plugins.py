@@ -193,7 +193,9 @@ class PluginManager:
     def request_finished_listeners(self) -> list[Callable[..., Any]]:
         """The ``plugbay_request_finished`` implementations, as ``f(event, ctx)`` callables.
 
-        The one hook the core calls directly: it runs per request, and pluggy must not.
+        The one event hook the core calls directly: it runs per request, and pluggy must
+        not. (Registration hooks are called one implementation at a time too, each with a
+        registrar bound to its plugin; they run once.)
         """
         listeners = []
         for _, impl in self._impls("plugbay_request_finished"):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins
 import difflib
+import functools
 import inspect
 import logging
 from collections.abc import Callable
@@ -60,6 +61,7 @@ class Registered(NamedTuple):
     plugin: str
 
 
+@functools.cache
 def _protocol_methods(protocol: type) -> list[tuple[str, inspect.Signature]]:
     methods = []
     for name, value in vars(protocol).items():
