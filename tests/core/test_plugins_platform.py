@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Generator, Mapping
 from typing import Any
 
@@ -511,3 +512,40 @@ async def test_lifecycle_methods_are_resolved_once(tmp_path):
     await gateway.start()
     await gateway.stop()
     assert calls == ["changed"]
+
+
+def test_a_route_that_is_no_handler_is_refused(tmp_path):
+    from plugbay import RouteRegister
+
+    class Routes:
+        @hookimpl
+        def plugbay_register_routes(self, register: RouteRegister) -> None:
+            register.route(lambda request: None)
+
+    from plugbay._app import create_app
+
+    settings = build_settings(CANNED_CONFIG, database=tmp_path / "db")
+    with pytest.raises(PluginError, match=r'plugin "Routes": route .* is not a Litestar route'):
+        create_app(settings, [canned, Routes()])
+
+
+def test_the_view_and_lifecycle_are_documented_member_by_member():
+    from pathlib import Path
+
+    from plugbay._protocols import GatewayView, Lifecycle, RegistryView
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "plugins.md").read_text()
+    for protocol in (GatewayView, Lifecycle, RegistryView):
+        members = [name for name in vars(protocol) if not name.startswith("_")]
+        assert members, protocol
+        for name in members:
+            documented = re.search(rf"`[^`\n]*\b{name}\b[^`\n]*`", docs)
+            assert documented, f"docs/plugins.md does not document {protocol.__name__}.{name}"
+    for registrar in (
+        "AdapterRegister",
+        "AuthenticatorRegister",
+        "RateLimiterRegister",
+        "CacheRegister",
+        "RouteRegister",
+    ):
+        assert f"`{registrar}`" in docs
