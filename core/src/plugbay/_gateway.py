@@ -30,11 +30,9 @@ from plugbay._types import FinishedRequest
 from plugbay._usage import UsageRecorder
 from plugbay._utils import await_me_maybe
 from plugbay._validation import describe
-from plugbay._view import PluginView, Views
+from plugbay._view import Views, lifecycle_methods
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Iterable
-
     from plugbay._plugins import AdapterType, PluginManager
     from plugbay._protocols import Cache, RateLimiter
     from plugbay._registry import ProviderRecord
@@ -112,12 +110,14 @@ class Gateway:
         components: dict[int, Registered] = {}
         for registered in (*authenticators, *limiters, *caches[:1]):
             components.setdefault(id(registered.obj), registered)
-        self._starters = _methods(components.values(), "start", self.views)
-        self._watchers = _methods(components.values(), "registry_changed", self.views)
-        self.spend_watchers = _methods(components.values(), "usage_recorded", self.views)
+        self._starters = lifecycle_methods(components.values(), "start", self.views)
+        self._watchers = lifecycle_methods(components.values(), "registry_changed", self.views)
+        self.spend_watchers = lifecycle_methods(components.values(), "usage_recorded", self.views)
         """Registered objects told about every usage batch written (``usage_recorded``)."""
         self._closers = tuple(
-            (r.obj, r.obj.aclose) for r in components.values() if _has(r.obj, "aclose")
+            (r.obj, r.obj.aclose)
+            for r in components.values()
+            if getattr(r.obj, "aclose", None) is not None
         )
         self.usage = UsageRecorder(self)
 
@@ -482,16 +482,3 @@ class Gateway:
         task = asyncio.ensure_future(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-
-def _has(obj: object, name: str) -> bool:
-    return getattr(obj, name, None) is not None
-
-
-def _methods(
-    components: Iterable[Registered], name: str, views: Views
-) -> tuple[tuple[Callable[..., Awaitable[Any]], PluginView], ...]:
-    """``(bound method, its plugin's view)`` of every component defining Lifecycle ``name``."""
-    return tuple(
-        (getattr(r.obj, name), views.view(r.plugin)) for r in components if _has(r.obj, name)
-    )

@@ -8,14 +8,15 @@ import logging
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
-    from collections.abc import Coroutine, Mapping
+    from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 
     from plugbay._gateway import Gateway
     from plugbay._pricing import Price
     from plugbay._protocols import RegistryView
+    from plugbay._registrars import Registered
     from plugbay._settings import Settings
 
-__all__ = ["PluginView", "Views"]
+__all__ = ["PluginView", "Views", "lifecycle_methods"]
 
 log = logging.getLogger("plugbay.plugins")
 T = TypeVar("T")
@@ -96,3 +97,16 @@ class Views:
         if view is None:
             view = self._views[plugin] = PluginView(self._gateway, plugin)
         return view
+
+
+def lifecycle_methods(
+    components: Iterable[Registered], name: str, views: Views
+) -> tuple[tuple[Callable[..., Awaitable[Any]], PluginView], ...]:
+    """``(bound method, its plugin's view)`` of every component defining Lifecycle ``name``
+    (looked up once, at start-up: the registrars checked the methods already)."""
+    found = []
+    for registered in components:
+        method = getattr(registered.obj, name, None)
+        if method is not None:
+            found.append((method, views.view(registered.plugin)))
+    return tuple(found)

@@ -58,7 +58,6 @@ def plugbay_register_adapters(register: AdapterRegister, settings: Settings) -> 
     Sync; called once when the app is built.
 
     .. versionadded:: 0.1
-    .. versionchanged:: 0.1 ``register`` is an :class:`~plugbay.AdapterRegister`.
     """
 
 
@@ -143,7 +142,6 @@ def plugbay_startup(gateway: GatewayView) -> Any:
     awaitables they returned, in the same order. A failure stops start-up.
 
     .. versionadded:: 0.1
-    .. versionchanged:: 0.1 ``gateway`` is a :class:`~plugbay.GatewayView`.
     """
 
 
@@ -157,7 +155,6 @@ def plugbay_shutdown(gateway: GatewayView) -> Any:
     are cancelled just after. A failure is logged and the other implementations still run.
 
     .. versionadded:: 0.1
-    .. versionchanged:: 0.1 ``gateway`` is a :class:`~plugbay.GatewayView`.
     """
 
 
