@@ -29,7 +29,7 @@ def sections() -> dict[str, str]:
 
 
 def test_there_are_hooks():
-    assert len(HOOKS) == 9
+    assert len(HOOKS) == 10
 
 
 def test_every_documented_hook_exists():

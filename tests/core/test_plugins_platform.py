@@ -375,7 +375,7 @@ async def test_each_plugin_gets_its_own_view_never_the_gateway(tmp_path):
     # the lifecycle methods get the view of the plugin that registered the object
     assert views["start"] is watcher
     assert views["shutdown"] is watcher
-    assert watcher.registry is gateway.store
+    assert watcher.registry is gateway.registry
     assert watcher.settings is gateway.settings
 
 
@@ -532,10 +532,10 @@ def test_a_route_that_is_no_handler_is_refused(tmp_path):
 def test_the_view_and_lifecycle_are_documented_member_by_member():
     from pathlib import Path
 
-    from plugbay._protocols import GatewayView, Lifecycle, RegistryView
+    from plugbay._protocols import GatewayView, Lifecycle
 
     docs = (Path(__file__).resolve().parents[2] / "docs" / "plugins.md").read_text()
-    for protocol in (GatewayView, Lifecycle, RegistryView):
+    for protocol in (GatewayView, Lifecycle):
         members = [name for name in vars(protocol) if not name.startswith("_")]
         assert members, protocol
         for name in members:

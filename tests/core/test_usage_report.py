@@ -22,20 +22,19 @@ ROWS = [
 ]
 
 
+def usage_row(ts, key, model, provider, prompt, completion, cached, status, cost):
+    """A row in USAGE_COLUMNS order."""
+    return (
+        *(ts, "r", "chat", key, model, provider, model, prompt, completion, cached),
+        *(0, 1.0, None, status, None, 0, None, cost),
+    )
+
+
 def query(tmp_path, **kwargs):
     async def run():
         store = await Store(tmp_path / "usage.db").open()
         try:
-            await store.db.executemany(
-                """INSERT INTO usage (ts, request_id, endpoint, key_id, model, provider,
-                   upstream_model, prompt_tokens, completion_tokens, cached_tokens, latency_ms,
-                   status, stream, cost_usd) VALUES (?, 'r', 'chat', ?, ?, ?, ?, ?, ?, ?, 1.0,
-                   ?, 0, ?)""",
-                [
-                    (ts, k, m, p, m, pt, ct, cached, status, cost)
-                    for ts, k, m, p, pt, ct, cached, status, cost in ROWS[: kwargs.pop("rows", 4)]
-                ],
-            )
+            await store.usage.record([usage_row(*r) for r in ROWS[: kwargs.pop("rows", 4)]], {})
             return await report(store, **kwargs)
         finally:
             await store.close()

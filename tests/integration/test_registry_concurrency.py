@@ -16,7 +16,7 @@ from plugbay._admin import keys as key_ops
 from plugbay._admin.shapes import KeyCreate
 from plugbay._crypto import SecretBox
 from plugbay._pricing import Price
-from plugbay._registry import Store, catalog
+from plugbay._registry import Store
 from plugbay._settings import ModelSettings, ProviderSettings
 from plugbay.testing import ServeProcess, install_plugin
 
@@ -77,13 +77,11 @@ async def seed(path) -> str:
     store = await Store(path).open()
     try:
         view = await key_ops.create(store, KeyCreate(name="chat"))
-        now = time.time()
-        await store.write(catalog.set_price, "echo", Price(input=1.0, output=2.0), now)
+        await store.models.set_price("echo", Price(input=1.0, output=2.0))
         provider = ProviderSettings(name="api-echo", type="echo")
         secret = SecretBox(SECRET_KEY).encrypt("sk-api-echo-0123456789", context="api-echo")
-        await store.write(catalog.insert_provider, provider, secret, now)
-        model = ModelSettings(name="api-echo", provider="api-echo")
-        await store.write(catalog.insert_model, model, now)
+        await store.providers.add(provider, secret)
+        await store.models.add(ModelSettings(name="api-echo", provider="api-echo"))
     finally:
         await store.close()
     assert view.key is not None

@@ -21,7 +21,7 @@ hookimpl = pluggy.HookimplMarker("plugbay")
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from plugbay._auth import hash_key
+    from plugbay._auth import KEY_PREFIX, hash_key
     from plugbay._errors import (
         AuthenticationError,
         InvalidRequest,
@@ -44,7 +44,6 @@ if TYPE_CHECKING:
         Lifecycle,
         Provider,
         RateLimiter,
-        RegistryView,
     )
     from plugbay._providers import BaseProvider, ProviderContext
     from plugbay._registrars import (
@@ -55,6 +54,8 @@ if TYPE_CHECKING:
         RateLimiterRegister,
         RouteRegister,
     )
+    from plugbay._registry import KeyRecord, KeyStore, Registry
+    from plugbay._registry.owners import MigrationRegister
     from plugbay._settings import ConfigError, Settings
     from plugbay._types import (
         ChatRequest,
@@ -90,7 +91,6 @@ _LAZY: dict[str, str] = {
     "RateLimiter": "plugbay._protocols",
     "GatewayView": "plugbay._protocols",
     "Lifecycle": "plugbay._protocols",
-    "RegistryView": "plugbay._protocols",
     "AdapterRegister": "plugbay._registrars",
     "AuthenticatorRegister": "plugbay._registrars",
     "CacheRegister": "plugbay._registrars",
@@ -115,9 +115,15 @@ _LAZY: dict[str, str] = {
     "cost": "plugbay._pricing",
     "default_output_limit": "plugbay._pricing",
     "Usage": "plugbay.schemas",
+    "KEY_PREFIX": "plugbay._auth",
+    "KeyRecord": "plugbay._registry",
+    "KeyStore": "plugbay._registry",
+    "MigrationRegister": "plugbay._registry.owners",
+    "Registry": "plugbay._registry",
 }
 
 __all__ = [
+    "KEY_PREFIX",
     "AdapterRegister",
     "AuthenticationError",
     "Authenticator",
@@ -134,7 +140,10 @@ __all__ = [
     "FinishedRequest",
     "GatewayView",
     "InvalidRequest",
+    "KeyRecord",
+    "KeyStore",
     "Lifecycle",
+    "MigrationRegister",
     "ModelNotFound",
     "NotFound",
     "PayloadTooLarge",
@@ -150,7 +159,7 @@ __all__ = [
     "RateLimiter",
     "RateLimiterRegister",
     "RecordedUsage",
-    "RegistryView",
+    "Registry",
     "RequestContext",
     "RouteRegister",
     "ServiceUnavailable",

@@ -13,7 +13,19 @@ if TYPE_CHECKING:
     from plugbay._protocols import Authenticator
     from plugbay._types import Principal
 
-__all__ = ["ANONYMOUS", "AuthChain", "bearer_token", "hash_key", "new_key", "verify_key"]
+__all__ = [
+    "ANONYMOUS",
+    "KEY_PREFIX",
+    "AuthChain",
+    "bearer_token",
+    "hash_key",
+    "new_key",
+    "verify_key",
+]
+
+KEY_PREFIX = "pb-"
+"""How every virtual key begins (``pb-`` then 43 url-safe characters); the admin API makes
+them, the keys plugin answers for them (``plugbay.KEY_PREFIX``)."""
 
 
 def bearer_token(headers: Mapping[str, str]) -> str | None:
@@ -36,7 +48,10 @@ _DOMAIN = b"plugbay-api-key-v1"
 
 
 def hash_key(key: str) -> str:
-    """HMAC-SHA-256 of a high-entropy key: a slow password hash would cost every request."""
+    """The registry's form of a key (``plugbay.hash_key``): only this is ever stored.
+
+    HMAC-SHA-256 of a high-entropy key, as hex: a slow password hash would cost every request.
+    """
     return hmac.digest(_DOMAIN, key.encode(), "sha256").hex()  # one-shot: ~5x hmac.new
 
 

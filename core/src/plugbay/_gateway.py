@@ -24,7 +24,8 @@ from plugbay._problems import ProviderProblem
 from plugbay._protocols import Provider
 from plugbay._providers import ProviderContext
 from plugbay._registrars import Registered, check_protocol
-from plugbay._registry import RegistryBusy, Snapshot, Store
+from plugbay._registry import Registry, RegistryBusy, Snapshot, Store
+from plugbay._registry import owners as plugin_tables
 from plugbay._settings import ConfigError, ModelSettings, ProviderSettings
 from plugbay._types import FinishedRequest
 from plugbay._usage import UsageRecorder
@@ -85,6 +86,9 @@ class Gateway:
         self.cache: Cache | None = caches[0].obj if caches else None
         self.listeners = tuple(plugins.request_finished_listeners())
         self.store = Store(settings.server.database)
+        self.registry: Registry = self.store
+        """The registry API (:class:`plugbay.Registry`): what plugins and the admin API use."""
+        self.migrations = plugins.migrations()
         self.secrets = SecretBox.from_env()
         self.routes: dict[str, Route] = {}
         self.prices: dict[str, Price | None] = {}
@@ -181,6 +185,11 @@ class Gateway:
             self.check_config()  # before opening anything: a bad config leaves nothing to close
         if self.store._db is None:
             await self.store.open()
+            try:
+                await plugin_tables.apply(self.store, self.migrations)
+            except BaseException:
+                await self.store.close()
+                raise
         if self.import_config:
             await self.store.import_config(*self.config_entries())
 

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     import click
 
     from plugbay._protocols import GatewayView
+    from plugbay._registry.owners import History
     from plugbay._settings import PluginSettings, Settings
 
 __all__ = ["AdapterType", "PluginInfo", "PluginLoadError", "PluginManager", "ViewSource"]
@@ -167,6 +168,15 @@ class PluginManager:
 
     def routes(self, settings: Settings) -> list[Any]:
         return [r.obj for r in self._collect("plugbay_register_routes", RouteRegister, settings)]
+
+    def migrations(self) -> list[History]:
+        """The histories plugins declared for their own tables (``plugbay_register_migrations``)."""
+        from plugbay._registry.owners import MigrationRegister
+
+        found: dict[str, History] = {}
+        for plugin_name, impl in self._impls("plugbay_register_migrations"):
+            self._call(impl, register=MigrationRegister(plugin_name, found))
+        return list(found.values())
 
     def register_commands(self, cli: click.Group) -> None:
         self._pm.hook.plugbay_register_commands(cli=cli)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from collections.abc import Coroutine, Mapping
 
     from plugbay._pricing import Price
+    from plugbay._registry import Registry
     from plugbay._settings import Settings
     from plugbay._types import (
         ChatRequest,
@@ -41,7 +42,6 @@ __all__ = [
     "Lifecycle",
     "Provider",
     "RateLimiter",
-    "RegistryView",
 ]
 
 T = TypeVar("T")
@@ -144,27 +144,6 @@ class Lifecycle(Protocol):
     async def aclose(self) -> None: ...
 
 
-class RegistryView(Protocol):
-    """The registry, as plugins may use it.
-
-    .. versionadded:: 0.1
-    """
-
-    async def get_meta(self, key: str) -> str | None:
-        """A value of the registry's key-value table, or ``None``."""
-        ...
-
-    async def set_meta(self, key: str, value: str, *, only_if_absent: bool = False) -> bool:
-        """Store a value (shared by every worker); ``False`` if ``only_if_absent`` kept one."""
-        ...
-
-    @property
-    def db(self) -> Any:
-        """The registry's read connection (aiosqlite). Provisional: the keys plugin's reads
-        move behind a registry API of their own; new code must not depend on it."""
-        ...
-
-
 class GatewayView(Protocol):
     """What the start-up and shutdown hooks and the :class:`Lifecycle` methods are given: one
     plugin's view of the gateway of this worker.
@@ -193,8 +172,9 @@ class GatewayView(Protocol):
         ...
 
     @property
-    def registry(self) -> RegistryView:
-        """The registry of providers, models and keys."""
+    def registry(self) -> Registry:
+        """The registry (:class:`plugbay.Registry`): providers, models, keys, usage and the
+        plugin's own tables. Read it in ``start``/``registry_changed``, never per request."""
         ...
 
     @property

@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import defaultdict
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from plugbay._registry import RegistryBusy
-from plugbay._registry import usage as usage_rows
 from plugbay._types import RecordedUsage
 
 if TYPE_CHECKING:
@@ -50,7 +48,7 @@ class UsageRecorder:
     def record(self, event: FinishedRequest, estimated: bool) -> None:
         """Queue one finished request (sync and cheap: called on every request).
 
-        The row's values are in :data:`plugbay._registry.usage.COLUMNS` order.
+        The row's values are in :data:`plugbay._registry.api.USAGE_COLUMNS` order.
         """
         usage = event.usage
         self._rows.append(
@@ -129,10 +127,7 @@ class UsageRecorder:
             if key_id is not None and cost:
                 spend[key_id] += cost
         watched = bool(self.gateway.spend_watchers)
-        spent: dict[str, float] = await self.gateway.store.write(
-            usage_rows.record, rows, spend, time.time(), watched
-        )
-        return spent
+        return await self.gateway.store.usage.record(rows, spend, read_back=watched)
 
     async def stop(self) -> None:
         if self._task is not None:

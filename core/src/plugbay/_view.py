@@ -12,8 +12,8 @@ if TYPE_CHECKING:
 
     from plugbay._gateway import Gateway
     from plugbay._pricing import Price
-    from plugbay._protocols import RegistryView
     from plugbay._registrars import Registered
+    from plugbay._registry import Registry
     from plugbay._settings import Settings
 
 __all__ = ["PluginView", "Views", "lifecycle_methods"]
@@ -51,8 +51,8 @@ class PluginView:
         return self._gateway.settings.plugin_config(self._plugin, type)
 
     @property
-    def registry(self) -> RegistryView:
-        return self._gateway.store
+    def registry(self) -> Registry:
+        return self._gateway.registry
 
     @property
     def state(self) -> dict[str, Any]:

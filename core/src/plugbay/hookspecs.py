@@ -32,6 +32,7 @@ if TYPE_CHECKING:
         RateLimiterRegister,
         RouteRegister,
     )
+    from plugbay._registry.owners import MigrationRegister
     from plugbay._settings import Settings
     from plugbay._types import FinishedRequest, RequestContext
 
@@ -123,6 +124,24 @@ def plugbay_register_commands(cli: click.Group) -> None:
     """Add commands to the ``plugbay`` command line with ``cli.command()`` or ``cli.add_command``.
 
     Sync; called once when the CLI starts.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def plugbay_register_migrations(register: MigrationRegister) -> None:
+    """Declare the schema history of tables this plugin keeps in the registry.
+
+    Call ``register.migrations(steps)`` with every step so far, oldest first (SQLite scripts;
+    append only). At start-up, after core's own schema, the registry applies the steps the
+    database has not seen, each once, in a transaction of its own, and records the plugin's
+    version (safe with several workers starting at once). A database at a later version than
+    the plugin knows stops start-up, naming the plugin. Reach the tables through
+    :class:`plugbay.Registry` only from start-up or ``registry_changed``, never per request.
+
+    :param register: ``register.migrations(steps, *, owner=None)``; ``owner`` defaults to
+        the plugin's name.
 
     .. versionadded:: 0.1
     """

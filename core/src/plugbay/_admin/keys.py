@@ -4,22 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-import time
 from typing import TYPE_CHECKING, Any
 
-import msgspec
 from msgspec import UNSET
 
 from plugbay._admin.shapes import DEFAULT_SCOPES, SCOPES, KeyCreate, KeyUpdate, KeyView, Page
-from plugbay._auth import hash_key, new_key
+from plugbay._auth import KEY_PREFIX, hash_key, new_key
 from plugbay._errors import InvalidRequest, NotFound
-from plugbay._registry import keys as rows
+from plugbay._registry import KeyRecord
 
 if TYPE_CHECKING:
-    from plugbay._registry import Store
-
-KEY_PREFIX = "pb-"
-_encode = msgspec.json.Encoder().encode
+    from plugbay._registry import Registry
 
 
 def parse_time(value: float | str | None, param: str) -> float | None:
@@ -68,92 +63,86 @@ def _check(field: str, value: Any) -> None:
         raise InvalidRequest("models: names must be non-empty strings", param="models")
 
 
-def _view(row: Any, key: str | None = None) -> KeyView:
+def _view(record: KeyRecord, key: str | None = None) -> KeyView:
     return KeyView(
-        id=row["id"],
+        id=record.id,
         key=key,
-        name=row["name"],
-        key_hint=row["hint"],
-        models=msgspec.json.decode(row["models"]) if row["models"] is not None else None,
-        scopes=msgspec.json.decode(row["scopes"]),
-        rpm=row["rpm"],
-        tpm=row["tpm"],
-        max_parallel=row["max_parallel"],
-        max_budget=row["max_budget"],
-        spend=row["spend"],
-        expires_at=row["expires_at"],
-        enabled=bool(row["enabled"]),
-        revoked=row["revoked_at"] is not None,
-        revoked_at=row["revoked_at"],
-        metadata=msgspec.json.decode(row["metadata"]),
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
+        name=record.name,
+        key_hint=record.hint,
+        models=record.models,
+        scopes=record.scopes,
+        rpm=record.rpm,
+        tpm=record.tpm,
+        max_parallel=record.max_parallel,
+        max_budget=record.max_budget,
+        spend=record.spend,
+        expires_at=record.expires_at,
+        enabled=record.enabled,
+        revoked=record.revoked_at is not None,
+        revoked_at=record.revoked_at,
+        metadata=record.metadata,
+        created_at=record.created_at,
+        updated_at=record.updated_at,
     )
 
 
-async def create(store: Store, spec: KeyCreate) -> KeyView:
+async def create(registry: Registry, spec: KeyCreate) -> KeyView:
     for field in ("name", "models", "scopes", "rpm", "tpm", "max_parallel", "max_budget"):
         _check(field, getattr(spec, field))
     raw = new_key(KEY_PREFIX)
-    scopes = sorted(set(spec.scopes)) if spec.scopes is not None else DEFAULT_SCOPES
-    values = {
-        "id": "key_" + secrets.token_hex(8),
-        "name": spec.name,
-        "hint": f"{KEY_PREFIX}...{raw[-4:]}",
-        "models": None if spec.models is None else _encode(spec.models),
-        "scopes": _encode(scopes),
-        "rpm": spec.rpm,
-        "tpm": spec.tpm,
-        "max_parallel": spec.max_parallel,
-        "max_budget": spec.max_budget,
-        "expires_at": parse_time(spec.expires_at, "expires_at"),
-        "enabled": int(spec.enabled),
-        "metadata": _encode(spec.metadata or {}),
-        "hash": hash_key(raw),
-    }
-    row = await store.write(rows.insert, values, time.time())
-    return msgspec.structs.replace(_view(row), key=raw)
+    record = KeyRecord(
+        id="key_" + secrets.token_hex(8),
+        name=spec.name,
+        hash=hash_key(raw),
+        hint=f"{KEY_PREFIX}...{raw[-4:]}",
+        models=spec.models,
+        scopes=sorted(set(spec.scopes)) if spec.scopes is not None else DEFAULT_SCOPES,
+        rpm=spec.rpm,
+        tpm=spec.tpm,
+        max_parallel=spec.max_parallel,
+        max_budget=spec.max_budget,
+        expires_at=parse_time(spec.expires_at, "expires_at"),
+        enabled=spec.enabled,
+        metadata=spec.metadata or {},
+    )
+    return _view(await registry.keys.add(record), key=raw)
 
 
-def _found(row: Any, key_id: str) -> Any:
-    if row is None:
+def _found(record: KeyRecord | None, key_id: str) -> KeyRecord:
+    if record is None:
         raise NotFound(f"No key with id {key_id!r}.", param="id")
-    return row
+    return record
 
 
-async def get(store: Store, key_id: str) -> KeyView:
-    return _view(_found(await rows.get(store, key_id), key_id))
+async def get(registry: Registry, key_id: str) -> KeyView:
+    return _view(_found(await registry.keys.get(key_id), key_id))
 
 
-async def list_(store: Store, limit: int, after: str | None) -> Page:
-    total, found = await rows.page(store, limit, after)
-    views = [_view(row) for row in found]
+async def list_(registry: Registry, limit: int, after: str | None) -> Page:
+    total, found = await registry.keys.page(limit, after)
+    views = [_view(record) for record in found]
     has_more = len(views) > limit
     views = views[:limit]
     return Page(data=views, total=total, has_more=has_more, last_id=views[-1].id if views else None)
 
 
-async def update(store: Store, key_id: str, spec: KeyUpdate) -> KeyView:
+async def update(registry: Registry, key_id: str, spec: KeyUpdate) -> KeyView:
     sets: dict[str, Any] = {}
     for field in KeyUpdate.__struct_fields__:
         value = getattr(spec, field)
         if value is UNSET:
             continue
         _check(field, value)
-        if field in ("models", "metadata"):
-            value = None if value is None else _encode(value)
-        elif field == "scopes":
-            value = _encode(sorted(set(value)))
+        if field == "scopes":
+            value = sorted(set(value))
         elif field == "expires_at":
             value = parse_time(value, "expires_at")
-        elif field == "enabled":
-            value = int(value)
         sets[field] = value
     if not sets:
-        return await get(store, key_id)
-    return _view(_found(await store.write(rows.update, key_id, sets, time.time()), key_id))
+        return await get(registry, key_id)
+    return _view(_found(await registry.keys.update(key_id, sets), key_id))
 
 
-async def revoke(store: Store, key_id: str) -> KeyView:
+async def revoke(registry: Registry, key_id: str) -> KeyView:
     """Revoke for good: the key stops working in every worker within a second."""
-    return _view(_found(await store.write(rows.revoke, key_id, time.time()), key_id))
+    return _view(_found(await registry.keys.revoke(key_id), key_id))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -15,7 +14,6 @@ from plugbay._auth import mask
 from plugbay._crypto import SecretKeyMissing
 from plugbay._errors import Conflict, InvalidRequest, NotFound, ServiceUnavailable
 from plugbay._pricing import Price
-from plugbay._registry import catalog
 from plugbay._settings import (
     ConfigError,
     ModelSettings,
@@ -29,7 +27,7 @@ from plugbay._validation import describe
 if TYPE_CHECKING:
     from plugbay._gateway import Gateway
     from plugbay._problems import ProviderProblem
-    from plugbay._registry import ModelRecord, ProviderRecord, Snapshot
+    from plugbay._registry import ModelRecord, ProviderRecord, Registry, Snapshot
 
 __all__ = ["AdminService"]
 
@@ -74,7 +72,7 @@ class AdminService:
 
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
-        self.store = gateway.store
+        self.store: Registry = gateway.store
 
     async def _changed(self) -> None:
         if self.gateway.ready:
@@ -173,7 +171,7 @@ class AdminService:
     async def create_provider(self, data: Any) -> dict[str, Any]:
         provider = self._validate_provider(data)
         secret = self._seal(provider)
-        if not await self.store.write(catalog.insert_provider, provider, secret, time.time()):
+        if not await self.store.providers.add(provider, secret):
             raise Conflict(f"A provider named {provider.name!r} already exists.", param="name")
         await self._changed()
         return await self.get_provider(provider.name)
@@ -194,8 +192,8 @@ class AdminService:
             merged["api_key"] = data["api_key"]
         provider = self._validate_provider(merged)
         secret = self._seal(provider) if rekeying else None
-        updated = await self.store.write(
-            catalog.update_provider, provider, time.time(), secret=secret, replace_secret=rekeying
+        updated = await self.store.providers.update(
+            provider, secret=secret, replace_secret=rekeying
         )
         if not updated:
             raise NotFound(f"No provider named {name!r}.", param="name")
@@ -205,7 +203,7 @@ class AdminService:
     async def delete_provider(self, name: str) -> dict[str, Any]:
         record = await self._provider(name)
         self._refuse_config(record.source, "provider", name)
-        users = await self.store.write(catalog.delete_provider, name)
+        users = await self.store.providers.delete(name)
         if users:
             raise Conflict(
                 f"Provider {name!r} still serves models: {', '.join(users)}; "
@@ -277,7 +275,7 @@ class AdminService:
 
     async def create_model(self, data: Any) -> dict[str, Any]:
         model = await self._validate_model(data)
-        if not await self.store.write(catalog.insert_model, model, time.time()):
+        if not await self.store.models.add(model):
             raise Conflict(f"A model named {model.name!r} already exists.", param="name")
         await self._changed()
         return await self.get_model(model.name)
@@ -295,20 +293,20 @@ class AdminService:
             return await self.get_model(name)
         merged = {**msgspec.to_builtins(record.settings), **data, "name": name}
         model = await self._validate_model(merged)
-        await self.store.write(catalog.update_model, model, time.time())
+        await self.store.models.update(model)
         await self._changed()
         return await self.get_model(name)
 
     async def _set_price(self, name: str, data: Any) -> None:
         """Override a model's price (``None`` removes the override)."""
         price: Price | None = None if data is None else convert(data, Price)
-        await self.store.write(catalog.set_price, name, price, time.time())
+        await self.store.models.set_price(name, price)
         await self._changed()
 
     async def delete_model(self, name: str) -> dict[str, Any]:
         record, _ = await self._model(name)
         self._refuse_config(record.source, "model", name)
-        await self.store.write(catalog.delete_model, name)
+        await self.store.models.delete(name)
         await self._changed()
         return {"id": name, "object": "model", "deleted": True}
 

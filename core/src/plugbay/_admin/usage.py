@@ -10,18 +10,10 @@ from plugbay._admin.shapes import UsageReport, UsageRow
 from plugbay._errors import InvalidRequest
 
 if TYPE_CHECKING:
-    from plugbay._registry import Store
+    from plugbay._registry import Registry
 
-GROUPS = {
-    "key": ("key_id", "key_id"),
-    "model": ("model", "model"),
-    "provider": ("provider", "provider"),
-    "day": ("day", "strftime('%Y-%m-%d', ts, 'unixepoch')"),
-    "hour": ("hour", "strftime('%Y-%m-%dT%H:00Z', ts, 'unixepoch')"),
-}
-_TOTALS = """COUNT(*), COALESCE(SUM(status >= 400), 0), COALESCE(SUM(prompt_tokens), 0),
-             COALESCE(SUM(completion_tokens), 0), COALESCE(SUM(cached_tokens), 0),
-             SUM(cost_usd), COALESCE(SUM(cost_usd IS NULL AND status < 400), 0)"""
+GROUPS = {"key": "key_id", "model": "model", "provider": "provider", "day": "day", "hour": "hour"}
+"""Each grouping (:data:`plugbay._registry.api.USAGE_GROUPS`) and the field naming it."""
 
 
 def _row(values: Any, names: list[str]) -> UsageRow:
@@ -41,7 +33,7 @@ def _row(values: Any, names: list[str]) -> UsageRow:
 
 
 async def report(
-    store: Store,
+    registry: Registry,
     *,
     start: float | str | None = None,
     end: float | str | None = None,
@@ -62,24 +54,11 @@ async def report(
         raise InvalidRequest(
             f"group_by: unknown grouping {unknown[0]!r} (use {', '.join(GROUPS)})", param="group_by"
         )
-    where = "ts >= ? AND ts < ?"
-    params: list[Any] = [start_ts, end_ts]
-    if key_id is not None:
-        where += " AND key_id = ?"
-        params.append(key_id)
-    if model is not None:
-        where += " AND model = ?"
-        params.append(model)
-    names = [GROUPS[g][0] for g in groups]
-    db = store.db
-    rows: list[UsageRow] = []
-    if groups:
-        exprs = ", ".join(GROUPS[g][1] for g in groups)
-        sql = (
-            f"SELECT {exprs}, {_TOTALS} FROM usage WHERE {where} GROUP BY {exprs} ORDER BY {exprs}"
-        )
-        async with db.execute(sql, params) as cursor:
-            rows = [_row(tuple(r), names) async for r in cursor]
-    async with db.execute(f"SELECT {_TOTALS} FROM usage WHERE {where}", params) as cursor:
-        totals = _row(tuple(await cursor.fetchone() or ()), [])
-    return UsageReport(start=start_ts, end=end_ts, group_by=groups, data=rows, totals=totals)
+    names = [GROUPS[g] for g in groups]
+    found, totals = await registry.usage.report(
+        start_ts, end_ts, group_by=groups, key_id=key_id, model=model
+    )
+    rows = [_row(values, names) for values in found]
+    return UsageReport(
+        start=start_ts, end=end_ts, group_by=groups, data=rows, totals=_row(totals, [])
+    )

@@ -21,8 +21,9 @@ from plugbay._types import Principal
 
 if TYPE_CHECKING:
     from plugbay._gateway import Gateway
-    from plugbay._protocols import GatewayView, RegistryView
+    from plugbay._protocols import GatewayView
     from plugbay._registrars import AuthenticatorRegister, RouteRegister
+    from plugbay._registry import Registry
     from plugbay._settings import Settings
 
 MASTER_KEY_HASH = "master_key_hash"
@@ -47,7 +48,7 @@ class MasterKey:
             return self.principal
         return None
 
-    async def rotate(self, registry: RegistryView) -> str:
+    async def rotate(self, registry: Registry) -> str:
         """A new master key; the previous one stops working."""
         if self.configured:
             raise Conflict(
@@ -75,7 +76,7 @@ async def rotate_master_key(request: Request[Any, Any, Any]) -> Response[bytes]:
     principal = await require_admin(gateway, request)
     if principal.key_id != "master" and not gateway.auth.disabled:
         raise PermissionDenied("Only the master key can rotate the master key.")
-    key = await _master_key(gateway).rotate(gateway.store)
+    key = await _master_key(gateway).rotate(gateway.registry)
     return json_response(
         {"object": "master_key", "key": key, "note": "The previous master key no longer works."}
     )

@@ -1,12 +1,29 @@
-"""Registry state in SQLite: providers, models, keys, usage and the gateway's own settings.
+"""The registry: providers, models, prices, keys, usage, the gateway's own state, plugins' data.
 
-The only module with SQL. Reads go through :attr:`Store.db`; every write through
-:meth:`Store.write` (one writer per process; see :mod:`plugbay._registry.writer`).
+The only package with SQL. :class:`~plugbay._registry.api.Registry` is the interface every
+caller (admin, usage, the gateway, plugins) uses; :class:`Store` implements it on SQLite, one
+module per kind of data (:mod:`.providers`, :mod:`.models`, :mod:`.keys`, :mod:`.usage`).
+Reads go through the store's reading connection; every write through :meth:`Store.write`
+(one writer per process; see :mod:`plugbay._registry.writer`).
 """
 
 from __future__ import annotations
 
-from plugbay._registry.store import ModelRecord, ProviderRecord, Snapshot, Store
+from plugbay._registry.api import KeyStore, ModelStore, ProviderStore, Registry, UsageStore
+from plugbay._registry.records import KeyRecord, ModelRecord, ProviderRecord, Snapshot
+from plugbay._registry.store import Store
 from plugbay._registry.writer import RegistryBusy
 
-__all__ = ["ModelRecord", "ProviderRecord", "RegistryBusy", "Snapshot", "Store"]
+__all__ = [
+    "KeyRecord",
+    "KeyStore",
+    "ModelRecord",
+    "ModelStore",
+    "ProviderRecord",
+    "ProviderStore",
+    "Registry",
+    "RegistryBusy",
+    "Snapshot",
+    "Store",
+    "UsageStore",
+]

@@ -1,4 +1,7 @@
-"""Schema migrations, applied in order; ``PRAGMA user_version`` records the last one.
+"""Core's schema migrations, applied in order; ``PRAGMA user_version`` records the last one.
+
+Owners with tables of their own (plugins, the keys table: :mod:`plugbay._registry.keys`) keep
+their histories apart, numbered in ``schema_versions`` (see :meth:`Store.migrate_plugin`).
 
 Append only: a released migration is never edited.
 """
@@ -111,4 +114,14 @@ MIGRATIONS += [
     # 4: any write to providers, models or prices (the admin API, the config import, or a
     # person with sqlite3) moves registry_version, which every worker watches.
     "\n".join(_bump_on_change(table) for table in ("providers", "models", "prices")),
+]
+
+MIGRATIONS += [
+    # 5: owners' own histories (a plugin's tables, the keys table's): the last step applied.
+    """
+    CREATE TABLE schema_versions (
+        owner TEXT PRIMARY KEY,
+        version INTEGER NOT NULL
+    );
+    """,
 ]

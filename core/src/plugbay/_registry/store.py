@@ -13,20 +13,25 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import aiosqlite
-import msgspec
 
-from plugbay._pricing import Price
-from plugbay._registry import catalog
+from plugbay._registry import keys, models, providers
+from plugbay._registry.keys import Keys
 from plugbay._registry.migrations import MIGRATIONS
+from plugbay._registry.models import Models
+from plugbay._registry.providers import Providers
+from plugbay._registry.records import Snapshot
+from plugbay._registry.usage import Usage
 from plugbay._registry.writer import BUSY_TIMEOUT_MS, WRITE_TIMEOUT, Writer
-from plugbay._settings import ModelSettings, ProviderSettings
 
-__all__ = ["ModelRecord", "ProviderRecord", "Snapshot", "Store"]
+if TYPE_CHECKING:
+    from plugbay._settings import ModelSettings, ProviderSettings
+
+__all__ = ["Store"]
 
 log = logging.getLogger("plugbay.registry")
 
@@ -50,37 +55,9 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-class ProviderRecord(msgspec.Struct, frozen=True):
-    name: str
-    type: str
-    settings: ProviderSettings
-    secret: bytes | None
-    source: str
-    created_at: float
-    updated_at: float
-
-
-class ModelRecord(msgspec.Struct, frozen=True):
-    name: str
-    provider: str
-    upstream_model: str
-    settings: ModelSettings
-    source: str
-    created_at: float
-    updated_at: float
-
-
-class Snapshot(msgspec.Struct, frozen=True):
-    providers: dict[str, ProviderRecord]
-    models: dict[str, ModelRecord]
-    prices: dict[str, Price] = {}
-    """Price overrides made through the admin API, by public model name."""
-    version: int = 0
-    """``meta.registry_version`` when this snapshot was read."""
-
-
 class Store:
-    """The registry of one process: an aiosqlite connection that reads, and one writer.
+    """The registry of one process on SQLite (:class:`plugbay._registry.api.Registry`): an
+    aiosqlite connection that reads, and one writer.
 
     WAL mode, so reads never wait for a writer; every write goes through :meth:`write`.
     """
@@ -92,6 +69,26 @@ class Store:
         self._writer: Writer | None = None
         self._data_version: int | None = None
         self._memory = f"file:plugbay-{id(self):x}?mode=memory&cache=shared"
+        self._providers = Providers(self)
+        self._models = Models(self)
+        self._keys = Keys(self)
+        self._usage = Usage(self)
+
+    @property
+    def providers(self) -> Providers:
+        return self._providers
+
+    @property
+    def models(self) -> Models:
+        return self._models
+
+    @property
+    def keys(self) -> Keys:
+        return self._keys
+
+    @property
+    def usage(self) -> Usage:
+        return self._usage
 
     @property
     def write_timeout(self) -> float:
@@ -123,6 +120,10 @@ class Store:
         :class:`~plugbay._registry.RegistryBusy` (a 503). See :mod:`plugbay._registry.writer`.
         """
         return await self._writer_or_fail().run(fn, *args, **kwargs)
+
+    async def read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        async with self.db.execute(sql, params) as cursor:
+            return [tuple(row) async for row in cursor]
 
     def _writer_or_fail(self) -> Writer:
         assert self._writer is not None, "Store.open() was not awaited"
@@ -181,7 +182,31 @@ class Store:
         while version < len(MIGRATIONS):
             version = await self.write(_migrate_step, self.path)
             log.debug("registry %s at schema version %d", self.path, version)
+        await self._migrate_owner(keys.OWNER, keys.MIGRATIONS)
         return version
+
+    async def migrate_plugin(self, owner: str, steps: Sequence[str]) -> int:
+        """Bring ``owner``'s own tables to ``len(steps)`` (see :class:`~plugbay.Registry`)."""
+        if owner == keys.OWNER or not owner or owner != owner.strip():
+            raise ValueError(f"{owner!r} cannot own migrations (a plugin's name can)")
+        return await self._migrate_owner(owner, steps)
+
+    async def _migrate_owner(self, owner: str, steps: Sequence[str]) -> int:
+        steps = list(steps)
+        version = await self._writer_or_fail().run_outside_transaction(
+            lambda db: _migrate_owner_step(db, self.path, owner, steps, check_only=True)
+        )
+        while version < len(steps):
+            version = await self.write(_migrate_owner_step, self.path, owner, steps)
+            log.debug("registry %s: %s at schema version %d", self.path, owner, version)
+        return version
+
+    async def schema_version(self, owner: str) -> int:
+        async with self.db.execute(
+            "SELECT version FROM schema_versions WHERE owner = ?", (owner,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return 0 if row is None else int(row[0])
 
     # --- writing -------------------------------------------------------------------------------
 
@@ -193,45 +218,17 @@ class Store:
         Entries created at run time (``source = 'api'``) are left alone unless the config
         now declares the same name, in which case the config takes them over.
         """
-        await self.write(catalog.import_config, list(providers), list(models), time.time())
+        await self.write(_import_config, list(providers), list(models), time.time())
 
     # --- reading -------------------------------------------------------------------------------
 
     async def snapshot(self) -> Snapshot:
         db = self.db
-        providers: dict[str, ProviderRecord] = {}
-        async with db.execute("SELECT * FROM providers") as cursor:
-            async for row in cursor:
-                settings = msgspec.json.decode(row["settings"], type=ProviderSettings)
-                providers[row["name"]] = ProviderRecord(
-                    row["name"],
-                    row["type"],
-                    settings,
-                    row["secret"],
-                    row["source"],
-                    row["created_at"],
-                    row["updated_at"],
-                )
-        models: dict[str, ModelRecord] = {}
-        async with db.execute("SELECT * FROM models") as cursor:
-            async for row in cursor:
-                model = msgspec.json.decode(row["settings"], type=ModelSettings)
-                models[row["name"]] = ModelRecord(
-                    row["name"],
-                    row["provider"],
-                    row["upstream_model"],
-                    model,
-                    row["source"],
-                    row["created_at"],
-                    row["updated_at"],
-                )
-        prices: dict[str, Price] = {}
-        async with db.execute("SELECT model, input, output, cached_input FROM prices") as cursor:
-            async for row in cursor:
-                prices[row[0]] = Price(input=row[1], output=row[2], cached_input=row[3])
+        found = (await providers.read_all(db), await models.read_all(db))
+        prices = await models.read_prices(db)
         version = await self.registry_version()
         self._data_version = await self._read_data_version()
-        return Snapshot(providers, models, prices, version)
+        return Snapshot(*found, prices, version)
 
     async def registry_version(self) -> int:
         """A counter every write to providers, models or prices increments (a trigger)."""
@@ -268,6 +265,18 @@ def _set_meta(db: sqlite3.Connection, key: str, value: str, only_if_absent: bool
     return db.execute(f"{verb} INTO meta (key, value) VALUES (?, ?)", (key, value)).rowcount > 0
 
 
+def _import_config(
+    db: sqlite3.Connection,
+    provider_list: list[ProviderSettings],
+    model_list: list[ModelSettings],
+    now: float,
+) -> None:
+    providers.import_config(db, provider_list, now)
+    models.import_config(db, model_list, now)
+    providers.delete_absent(db, "models", [m.name for m in model_list])
+    providers.delete_absent(db, "providers", [p.name for p in provider_list])
+
+
 def _setup_writer(db: sqlite3.Connection) -> None:
     db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     db.execute("PRAGMA journal_mode = WAL")
@@ -287,6 +296,28 @@ def _migrate_step(db: sqlite3.Connection, path: str, *, check_only: bool = False
         return version
     _execute_script(db, MIGRATIONS[version])
     db.execute(f"PRAGMA user_version = {version + 1}")
+    return version + 1
+
+
+def _migrate_owner_step(
+    db: sqlite3.Connection, path: str, owner: str, steps: list[str], *, check_only: bool = False
+) -> int:
+    """Apply ``owner``'s next step (if any); return its schema version now."""
+    row = db.execute("SELECT version FROM schema_versions WHERE owner = ?", (owner,)).fetchone()
+    version = 0 if row is None else int(row[0])
+    if version > len(steps):
+        raise RuntimeError(
+            f"{path}: the tables of {owner!r} are at schema version {version}, newer than "
+            f"this {owner!r} knows ({len(steps)}); upgrade it"
+        )
+    if check_only or version == len(steps):  # another process may have just done it
+        return version
+    _execute_script(db, steps[version])
+    db.execute(
+        """INSERT INTO schema_versions (owner, version) VALUES (?, ?)
+           ON CONFLICT (owner) DO UPDATE SET version = excluded.version""",
+        (owner, version + 1),
+    )
     return version + 1
 
 

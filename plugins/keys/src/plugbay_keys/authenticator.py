@@ -2,23 +2,21 @@
 
 Each worker keeps every key by its hash. When the registry changes (this worker's admin API,
 or a commit from any other process, seen within 0.25 s), only the keys whose ``changed_at``
-moved are read again: edits, revocations and spend are live in every worker within a second.
+moved are read again (:meth:`plugbay.KeyStore.changed_since`): edits, revocations and spend
+are live in every worker within a second.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import msgspec
-
-from plugbay import AuthenticationError, Principal, RateLimited, hash_key
+from plugbay import KEY_PREFIX, AuthenticationError, Principal, RateLimited, hash_key
 
 if TYPE_CHECKING:
-    from plugbay import GatewayView
+    from plugbay import GatewayView, KeyRecord
 
-KEY_PREFIX = "pb-"
 _SKEW = 5.0
 """Seconds of overlap when reading changed keys, for writers whose clocks disagree a little."""
 
@@ -26,23 +24,23 @@ _SKEW = 5.0
 class _Key:
     __slots__ = ("enabled", "expires_at", "principal", "revoked")
 
-    def __init__(self, row: Any) -> None:
-        models = row["models"]
+    def __init__(self, record: KeyRecord) -> None:
+        models = record.models
         self.principal = Principal(
-            key_id=row["id"],
-            name=row["name"],
-            models=None if models is None else tuple(msgspec.json.decode(models)),
-            scopes=frozenset(msgspec.json.decode(row["scopes"])),
-            rpm=row["rpm"],
-            tpm=row["tpm"],
-            max_parallel=row["max_parallel"],
-            max_budget=row["max_budget"],
-            spend=row["spend"],
-            metadata=msgspec.json.decode(row["metadata"]),
+            key_id=record.id,
+            name=record.name,
+            models=None if models is None else tuple(models),
+            scopes=frozenset(record.scopes),
+            rpm=record.rpm,
+            tpm=record.tpm,
+            max_parallel=record.max_parallel,
+            max_budget=record.max_budget,
+            spend=record.spend,
+            metadata=record.metadata,
         )
-        self.enabled = bool(row["enabled"])
-        self.revoked = row["revoked_at"] is not None
-        self.expires_at: float | None = row["expires_at"]
+        self.enabled = record.enabled
+        self.revoked = record.revoked_at is not None
+        self.expires_at = record.expires_at
 
 
 class KeyAuthenticator:
@@ -59,18 +57,11 @@ class KeyAuthenticator:
         await self._load(gateway, since=self._seen - _SKEW)
 
     async def _load(self, gateway: GatewayView, since: float | None) -> None:
-        db = gateway.registry.db
-        sql = "SELECT * FROM keys"
-        params: tuple[Any, ...] = ()
-        if since is not None:
-            sql += " WHERE changed_at >= ?"
-            params = (since,)
-        async with db.execute(sql, params) as cursor:
-            rows = list(await cursor.fetchall())
+        records = await gateway.registry.keys.changed_since(since)
         keys = self._keys if since is not None else {}
-        for row in rows:
-            keys[row["hash"]] = _Key(row)
-            self._seen = max(self._seen, row["changed_at"])
+        for record in records:
+            keys[record.hash] = _Key(record)
+            self._seen = max(self._seen, record.changed_at)
         self._keys = keys
 
     async def authenticate(self, token: str | None, headers: Mapping[str, str]) -> Principal | None:
