@@ -549,3 +549,27 @@ def test_the_view_and_lifecycle_are_documented_member_by_member():
         "RouteRegister",
     ):
         assert f"`{registrar}`" in docs
+
+
+def test_one_route_from_two_plugins_is_an_error_naming_both(tmp_path):
+    from litestar import get
+
+    from plugbay import RouteRegister
+    from plugbay._app import create_app
+
+    def plugin(name: str) -> object:
+        @get("/hello", sync_to_thread=False)
+        def hello() -> str:
+            return name
+
+        def plugbay_register_routes(register: RouteRegister) -> None:
+            register.route(hello)
+
+        obj = type(name, (), {})()
+        obj.plugbay_register_routes = hookimpl(plugbay_register_routes)  # type: ignore[attr-defined]
+        return obj
+
+    settings = build_settings(CANNED_CONFIG, database=tmp_path / "db")
+    with pytest.raises(PluginError) as info:
+        create_app(settings, [canned, plugin("One"), plugin("Two")])
+    assert str(info.value) == 'GET /hello is registered by plugin "Two" and by plugin "One"'

@@ -167,7 +167,20 @@ class PluginManager:
         return caches
 
     def routes(self, settings: Settings) -> list[Any]:
-        return [r.obj for r in self._collect("plugbay_register_routes", RouteRegister, settings)]
+        """The route handlers; one path and method claimed by two plugins stops start-up,
+        naming both (Litestar would refuse the second without saying whose it is)."""
+        routes = self._collect("plugbay_register_routes", RouteRegister, settings)
+        claimed: dict[tuple[str, str], str] = {}
+        for route in routes:
+            for path in getattr(route.obj, "paths", ()):
+                for method in sorted(getattr(route.obj, "http_methods", ())):
+                    owner = claimed.setdefault((path, method), route.plugin)
+                    if owner != route.plugin:
+                        raise PluginError(
+                            f"{method} {path} is registered by plugin {self.label(owner)} "
+                            f"and by plugin {self.label(route.plugin)}"
+                        )
+        return [route.obj for route in routes]
 
     def migrations(self) -> list[History]:
         """The histories plugins declared for their own tables (``plugbay_register_migrations``)."""
