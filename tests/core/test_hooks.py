@@ -383,7 +383,7 @@ class Lifecycle:
 
     @hookimpl
     def plugbay_startup(self, gateway: Any) -> None:
-        self.log.append(f"sync startup ready={gateway.ready} models={sorted(gateway.routes)}")
+        self.log.append(f"sync startup {gateway.plugin} state={gateway.state}")
 
     @hookimpl
     def plugbay_shutdown(self, gateway: Any) -> None:
@@ -410,7 +410,7 @@ def test_startup_and_shutdown_sync_and_async(make_gateway):
     both = [sync, AsyncLifecycle(sync.log)]
     gw = make_gateway(CANNED_CONFIG, plugins=[canned, *both])
     # Startup runs after the registry is loaded, before the first request.
-    assert sorted(sync.log) == ["async startup", "sync startup ready=False models=['canned']"]
+    assert sorted(sync.log) == ["async startup", "sync startup Lifecycle state={}"]
     gw.openai().chat.completions.create(**CANNED_CHAT)
     gw.stop()
     assert sorted(sync.log[2:]) == ["async shutdown", "sync shutdown"]

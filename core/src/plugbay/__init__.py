@@ -37,8 +37,23 @@ if TYPE_CHECKING:
         UpstreamTimeout,
     )
     from plugbay._pricing import Price, cost, default_output_limit
-    from plugbay._protocols import Authenticator, Cache, Provider, RateLimiter
+    from plugbay._protocols import (
+        Authenticator,
+        Cache,
+        GatewayView,
+        Lifecycle,
+        Provider,
+        RateLimiter,
+    )
     from plugbay._providers import BaseProvider, ProviderContext
+    from plugbay._registrars import (
+        AdapterRegister,
+        AuthenticatorRegister,
+        CacheRegister,
+        PluginError,
+        RateLimiterRegister,
+        RouteRegister,
+    )
     from plugbay._registry import KeyRecord, KeyStore, Registry
     from plugbay._registry.owners import MigrationRegister
     from plugbay._settings import ConfigError, Settings
@@ -74,6 +89,15 @@ _LAZY: dict[str, str] = {
     "Cache": "plugbay._protocols",
     "Provider": "plugbay._protocols",
     "RateLimiter": "plugbay._protocols",
+    "GatewayView": "plugbay._protocols",
+    "Lifecycle": "plugbay._protocols",
+    "AdapterRegister": "plugbay._registrars",
+    "AuthenticatorRegister": "plugbay._registrars",
+    "CacheRegister": "plugbay._registrars",
+    "PluginError": "plugbay._registrars",
+    "RateLimiterRegister": "plugbay._registrars",
+    "RouteRegister": "plugbay._registrars",
+    "hash_key": "plugbay._auth",
     "BaseProvider": "plugbay._providers",
     "ProviderContext": "plugbay._providers",
     "ChatRequest": "plugbay._types",
@@ -92,7 +116,6 @@ _LAZY: dict[str, str] = {
     "default_output_limit": "plugbay._pricing",
     "Usage": "plugbay.schemas",
     "KEY_PREFIX": "plugbay._auth",
-    "hash_key": "plugbay._auth",
     "KeyRecord": "plugbay._registry",
     "KeyStore": "plugbay._registry",
     "MigrationRegister": "plugbay._registry.owners",
@@ -101,10 +124,13 @@ _LAZY: dict[str, str] = {
 
 __all__ = [
     "KEY_PREFIX",
+    "AdapterRegister",
     "AuthenticationError",
     "Authenticator",
+    "AuthenticatorRegister",
     "BaseProvider",
     "Cache",
+    "CacheRegister",
     "ChatRequest",
     "ChatResponse",
     "ChatStream",
@@ -112,15 +138,18 @@ __all__ = [
     "EmbeddingsRequest",
     "EmbeddingsResponse",
     "FinishedRequest",
+    "GatewayView",
     "InvalidRequest",
     "KeyRecord",
     "KeyStore",
+    "Lifecycle",
     "MigrationRegister",
     "ModelNotFound",
     "NotFound",
     "PayloadTooLarge",
     "PermissionDenied",
     "PlugbayError",
+    "PluginError",
     "Price",
     "Principal",
     "Provider",
@@ -128,9 +157,11 @@ __all__ = [
     "ProviderError",
     "RateLimited",
     "RateLimiter",
+    "RateLimiterRegister",
     "RecordedUsage",
     "Registry",
     "RequestContext",
+    "RouteRegister",
     "ServiceUnavailable",
     "Settings",
     "UpstreamError",

@@ -12,6 +12,7 @@ import click
 import msgspec
 
 from plugbay._plugins import PluginLoadError, PluginManager
+from plugbay._registrars import PluginError
 from plugbay._settings import ConfigError, Settings, load_settings
 
 log = logging.getLogger("plugbay")
@@ -95,6 +96,9 @@ def serve(
             raise
     except ConfigError as exc:
         _fail(str(exc))
+        return
+    except PluginError as exc:  # a registered object that fails its Protocol
+        _fail(str(exc), code=1)
         return
     server = settings.server
     if settings.auth.disabled:

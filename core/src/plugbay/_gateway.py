@@ -21,7 +21,9 @@ from plugbay._errors import ModelNotFound
 from plugbay._pricing import Price, default_price
 from plugbay._pricing import cost as _cost
 from plugbay._problems import ProviderProblem
+from plugbay._protocols import Provider
 from plugbay._providers import ProviderContext
+from plugbay._registrars import Registered, check_protocol
 from plugbay._registry import Registry, RegistryBusy, Snapshot, Store
 from plugbay._registry import owners as plugin_tables
 from plugbay._settings import ConfigError, ModelSettings, ProviderSettings
@@ -29,10 +31,11 @@ from plugbay._types import FinishedRequest
 from plugbay._usage import UsageRecorder
 from plugbay._utils import await_me_maybe
 from plugbay._validation import describe
+from plugbay._view import Views, lifecycle_methods
 
 if TYPE_CHECKING:
     from plugbay._plugins import AdapterType, PluginManager
-    from plugbay._protocols import Cache, Provider, RateLimiter
+    from plugbay._protocols import Cache, RateLimiter
     from plugbay._registry import ProviderRecord
     from plugbay._settings import Settings
     from plugbay._types import RecordedUsage, RequestContext
@@ -75,10 +78,12 @@ class Gateway:
         self.plugins = plugins
         self.max_body_size = settings.server.max_body_size
         self.adapters: dict[str, AdapterType] = plugins.adapters(settings)
-        self.auth = AuthChain(plugins.authenticators(settings), disabled=settings.auth.disabled)
-        self.rate_limiters: tuple[RateLimiter, ...] = tuple(plugins.rate_limiters(settings))
-        caches: list[Cache] = plugins.caches(settings)
-        self.cache: Cache | None = caches[0] if caches else None
+        authenticators = plugins.authenticators(settings)
+        limiters = plugins.rate_limiters(settings)
+        caches = plugins.caches(settings)
+        self.auth = AuthChain([a.obj for a in authenticators], disabled=settings.auth.disabled)
+        self.rate_limiters: tuple[RateLimiter, ...] = tuple(r.obj for r in limiters)
+        self.cache: Cache | None = caches[0].obj if caches else None
         self.listeners = tuple(plugins.request_finished_listeners())
         self.store = Store(settings.server.database)
         self.registry: Registry = self.store
@@ -88,7 +93,11 @@ class Gateway:
         self.routes: dict[str, Route] = {}
         self.prices: dict[str, Price | None] = {}
         self.state: dict[str, Any] = {}
-        """Per-gateway state for plugins, by plugin name."""
+        """Per-gateway state for plugins, by plugin name (each one's ``GatewayView.state``)."""
+        self.views = Views(self)
+        """What the start-up and shutdown hooks get: each plugin, its own view."""
+        self.background: set[asyncio.Task[Any]] = set()
+        """Plugins' tasks (``GatewayView.run_in_background``), cancelled at shutdown."""
         self.snapshot = Snapshot({}, {})
         self.ready = False
         self.unavailable: dict[str, ProviderProblem] = {}
@@ -100,15 +109,20 @@ class Gateway:
         self._retiring: set[asyncio.Task[Any]] = set()
         self._watcher: asyncio.Task[None] | None = None
         self._loaded = False
-        self._components: tuple[Any, ...] = (
-            *self.auth.authenticators,
-            *self.rate_limiters,
-            *caches[:1],
-        )
-        self._watchers = tuple(c for c in self._components if hasattr(c, "registry_changed"))
-        watchers = {id(c): c for c in self._components if hasattr(c, "usage_recorded")}
-        self.spend_watchers = tuple(watchers.values())
+        # The optional Lifecycle methods, looked up once (the registrars checked them); an
+        # object registered twice (an authenticator that is also a limiter) is called once.
+        components: dict[int, Registered] = {}
+        for registered in (*authenticators, *limiters, *caches[:1]):
+            components.setdefault(id(registered.obj), registered)
+        self._starters = lifecycle_methods(components.values(), "start", self.views)
+        self._watchers = lifecycle_methods(components.values(), "registry_changed", self.views)
+        self.spend_watchers = lifecycle_methods(components.values(), "usage_recorded", self.views)
         """Registered objects told about every usage batch written (``usage_recorded``)."""
+        self._closers = tuple(
+            (r.obj, r.obj.aclose)
+            for r in components.values()
+            if getattr(r.obj, "aclose", None) is not None
+        )
         self.usage = UsageRecorder(self)
 
     # --- configuration -------------------------------------------------------------------------
@@ -182,13 +196,11 @@ class Gateway:
     async def start(self) -> None:
         started = time.perf_counter()
         await self.prepare_registry()
-        for obj in self._components:
-            start = getattr(obj, "start", None)
-            if start is not None:
-                await start(self)
+        for start, view in self._starters:
+            await start(view)
         await self.refresh()
         self.usage.start()
-        await self.plugins.startup(self)
+        await self.plugins.startup(self.views)
         self._watcher = asyncio.create_task(self._watch(), name="plugbay-registry-watch")
         self.ready = True
         plugins = {info.name for info in self.plugins.list_plugins()}
@@ -217,19 +229,25 @@ class Gateway:
             task.cancel()
         if self._retiring:
             await asyncio.gather(*self._retiring, return_exceptions=True)
-        await self.plugins.shutdown(self)
+        await self.plugins.shutdown(self.views)
+        await self._stop_background()
         await self.usage.stop()
-        for obj in self._components:
-            aclose = getattr(obj, "aclose", None)
-            if aclose is not None:
-                try:
-                    await aclose()
-                except Exception:
-                    log.exception("closing %r failed", obj)
+        for obj, aclose in self._closers:
+            try:
+                await aclose()
+            except Exception:
+                log.exception("closing %r failed", obj)
         for live in self._live.values():
             await self._close_provider(live)
         self._live.clear()
         await self.store.close()
+
+    async def _stop_background(self) -> None:
+        tasks = list(self.background)
+        for task in tasks:
+            task.cancel()
+        if tasks:  # failures other than the cancellation were logged by the view
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _watch(self) -> None:
         while True:
@@ -251,8 +269,8 @@ class Gateway:
         """
         if await self.store.registry_version() != self.snapshot.version or not self._loaded:
             await self._reload()
-        for obj in self._watchers:
-            await obj.registry_changed(self)
+        for registry_changed, view in self._watchers:
+            await registry_changed(view)
 
     async def _reload(self) -> None:
         snapshot = await self.store.snapshot()
@@ -362,11 +380,11 @@ class Gateway:
 
     async def usage_recorded(self, batch: RecordedUsage) -> None:
         """Tell the objects that account spend in flight that ``batch`` is in the registry."""
-        for obj in self.spend_watchers:
+        for usage_recorded, view in self.spend_watchers:
             try:
-                await obj.usage_recorded(self, batch)
+                await usage_recorded(view, batch)
             except Exception:
-                log.exception("%r.usage_recorded failed", obj)
+                log.exception("%r failed", usage_recorded)
 
     def _resolved_settings(self, record: ProviderRecord) -> tuple[ProviderSettings, Any]:
         """The settings with the api key filled in, and the adapter's options."""
@@ -380,7 +398,12 @@ class Gateway:
     def _build_provider(self, record: ProviderRecord) -> _LiveProvider:
         settings, options = self._resolved_settings(record)
         ctx = ProviderContext(settings, options, self.settings.server.http_transport)
-        provider = self.adapters[record.type].factory(ctx)
+        adapter = self.adapters[record.type]
+        provider = adapter.factory(ctx)
+        if not isinstance(adapter.factory, type):  # a class was checked when registered
+            check_protocol(
+                provider, Provider, self.plugins.label(adapter.plugin), f"adapter {record.type!r}:"
+            )
         return _LiveProvider(record, provider, ctx)
 
     async def _close_provider(self, live: _LiveProvider, delay: float = 0.0) -> None:

@@ -1,25 +1,29 @@
-"""The async Protocols that objects registered by plugins implement.
+"""The Protocols of the platform: what plugins register, and what the core hands them.
 
 Registration hooks run once at start-up; the objects they register are what the request
-path calls, directly. Every method here is ``async``.
+path calls, directly. Every method of :class:`Provider`, :class:`Authenticator`,
+:class:`RateLimiter` and :class:`Cache` is ``async`` and required: the registrar checks each
+registered object against its Protocol and a missing one stops start-up, naming the plugin.
 
-Authenticators, rate limiters and caches may also define ``async def start(self, gateway)``,
-awaited once per worker before the registry is first read, ``async def
-registry_changed(self, gateway)``, awaited whenever the registry changed (in any process),
-``async def usage_recorded(self, gateway, batch)``, awaited after each batch of this worker's
-usage records was written (a :class:`~plugbay._types.RecordedUsage`: which requests, and each
-key's spend in the registry now), and ``async def aclose(self)``, awaited at shutdown.
-Providers are built from the registry and closed with ``aclose`` when their entry changes or
-the gateway stops.
+Authenticators, rate limiters and caches may also implement any of the :class:`Lifecycle`
+methods. Providers are built from the registry and closed with ``aclose`` when their entry
+changes or the gateway stops.
+
+Hooks and lifecycle methods are given a :class:`GatewayView`, never the core's gateway.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+import builtins
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    import asyncio
+    from collections.abc import Coroutine, Mapping
 
+    from plugbay._pricing import Price
+    from plugbay._registry import Registry
+    from plugbay._settings import Settings
     from plugbay._types import (
         ChatRequest,
         ChatResponse,
@@ -27,10 +31,20 @@ if TYPE_CHECKING:
         EmbeddingsRequest,
         EmbeddingsResponse,
         Principal,
+        RecordedUsage,
         RequestContext,
     )
 
-__all__ = ["Authenticator", "Cache", "Provider", "RateLimiter"]
+__all__ = [
+    "Authenticator",
+    "Cache",
+    "GatewayView",
+    "Lifecycle",
+    "Provider",
+    "RateLimiter",
+]
+
+T = TypeVar("T")
 
 
 @runtime_checkable
@@ -104,3 +118,84 @@ class Cache(Protocol):
     async def set(
         self, ctx: RequestContext, request: ChatRequest | EmbeddingsRequest, content: bytes
     ) -> None: ...
+
+
+class Lifecycle(Protocol):
+    """Optional methods an authenticator, rate limiter or cache may define, any subset.
+
+    The core looks for them once, when the object is registered (each one present must be
+    ``async def`` with these arguments, or start-up stops naming the plugin), and calls them
+    with the :class:`GatewayView` of the plugin that registered the object:
+
+    * ``start``: once per worker, after the registry is opened and before it is first read
+      (before the ``plugbay_startup`` hook);
+    * ``registry_changed``: whenever the registry changed, in any process (usage writes of
+      other workers included), and once more just after ``start``;
+    * ``usage_recorded``: after each batch of this worker's usage records was written;
+      ``batch`` is a :class:`~plugbay.RecordedUsage` (which requests, and each key's spend in
+      the registry just after the write);
+    * ``aclose``: at shutdown, after the ``plugbay_shutdown`` hook and the background tasks.
+
+    .. versionadded:: 0.1
+    """
+
+    async def start(self, gateway: GatewayView) -> None: ...
+
+    async def registry_changed(self, gateway: GatewayView) -> None: ...
+
+    async def usage_recorded(self, gateway: GatewayView, batch: RecordedUsage) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+class GatewayView(Protocol):
+    """What the start-up and shutdown hooks and the :class:`Lifecycle` methods are given: one
+    plugin's view of the gateway of this worker.
+
+    .. versionadded:: 0.1
+    """
+
+    @property
+    def plugin(self) -> str:
+        """The plugin's name (its entry-point name)."""
+        ...
+
+    @property
+    def settings(self) -> Settings:
+        """The whole configuration (read it; do not change it)."""
+        ...
+
+    @property
+    def config(self) -> Mapping[str, Any]:
+        """The plugin's own ``[<plugin>]`` table of the config file, as decoded (``{}``)."""
+        ...
+
+    def plugin_config(self, type: builtins.type[T]) -> T:
+        """The plugin's own table validated into ``type``: see
+        :meth:`plugbay.Settings.plugin_config`."""
+        ...
+
+    @property
+    def registry(self) -> Registry:
+        """The registry (:class:`plugbay.Registry`): providers, models, keys, usage and the
+        plugin's own tables. Read it in ``start``/``registry_changed``, never per request."""
+        ...
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """A dict of the plugin's own, kept for the life of the worker."""
+        ...
+
+    def price_of(self, model: str) -> Price | None:
+        """The price of public model ``model``, if known."""
+        ...
+
+    def run_in_background(
+        self, coroutine: Coroutine[Any, Any, Any], *, name: str | None = None
+    ) -> asyncio.Task[Any]:
+        """Run ``coroutine`` as a task of this worker; a failure is logged naming the plugin.
+
+        The core cancels and awaits the tasks still running at shutdown, after the
+        ``plugbay_shutdown`` hook and before the registered objects are closed.
+        """
+        ...

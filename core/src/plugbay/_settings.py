@@ -6,12 +6,14 @@ CLI prints that line and exits, never a traceback.
 
 from __future__ import annotations
 
+import builtins
+import copy
 import os
 import re
 import tomllib
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 
@@ -33,6 +35,8 @@ DEFAULT_CONFIG = "plugbay.toml"
 DEFAULT_MAX_RESPONSE_SIZE = 64 * 1024 * 1024
 """64 MiB: a whole batch of 2,048 embeddings of 3,072 dimensions in base64 is 33.5 MB."""
 PositiveSeconds = Annotated[float, msgspec.Meta(gt=0)]
+T = TypeVar("T")
+Path_ = tuple[str | int, ...]
 
 
 class ConfigError(Exception):
@@ -149,10 +153,37 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Top-level tables this file holds for plugins (``[ratelimit]``...), by name."""
     source: str | None = None
     """The file these settings came from; ``None`` for the embedded default."""
+    extra_filled: dict[str, list[Path_]] = msgspec.field(default_factory=dict)
+    """Where ``${VAR}`` filled a value in :attr:`extra`, by table: those strings may fill a
+    number or boolean field in :meth:`plugin_config`, as in the core's tables."""
 
     def plugin_settings(self, name: str) -> dict[str, Any]:
-        """The ``[name]`` table of the config file, for the plugin of that name."""
+        """The ``[name]`` table of the config file, for the plugin of that name, as decoded."""
         return self.extra.get(name, {})
+
+    def plugin_config(self, name: str, type: builtins.type[T]) -> T:
+        """The ``[name]`` table validated into ``type`` (a msgspec Struct), as the core's own.
+
+        Strict, except that a ``${VAR}`` value may fill a number or boolean field; a missing
+        table is an empty one (so ``type`` needs a default for every field). A bad value raises
+        :class:`ConfigError` keyed like the core's: ``plugbay.toml: cache.max_entries:
+        Expected `int`, got `str```.
+
+        .. versionadded:: 0.1
+        """
+        table = self.extra.get(name, {})
+        paths = self.extra_filled.get(name, ())
+        try:
+            return _convert_filled(copy.deepcopy(table), type, paths)
+        except msgspec.ValidationError as exc:
+            param, message = describe(exc)
+            if param is not None and "[...]" in param:
+                from plugbay._config_keys import name_dict_keys
+
+                param = name_dict_keys(table, type, paths, param, _convert_filled)
+            raise ConfigError(
+                message, source=self.source, key=f"{name}.{param}" if param else name
+            ) from None
 
 
 _CORE_TABLES = frozenset({"server", "auth", "plugins", "providers", "models"})
@@ -223,15 +254,18 @@ def _child(node: Any, part: str | int) -> Any:
 
 
 def _convert(data: dict[str, Any]) -> Settings:
-    """Strict conversion, except that a ``${VAR}`` value may fill a typed field.
+    return _convert_filled(data, Settings, list(_filled_paths(data)))
+
+
+def _convert_filled(data: dict[str, Any], type: builtins.type[T], paths: Sequence[Path_]) -> T:
+    """Strict conversion, except that a ``${VAR}`` value (at ``paths``) may fill a typed field.
 
     ``port = "4000"`` in the file is an error; ``port = "${PORT}"`` with ``PORT=4000`` is not.
     A lax pass converts the substituted strings; their converted values are put back into
     the document, which is then converted strictly.
     """
-    paths = list(_filled_paths(data))
     if paths:
-        lax = msgspec.to_builtins(msgspec.convert(data, Settings, strict=False), enc_hook=str)
+        lax = msgspec.to_builtins(msgspec.convert(data, type, strict=False), enc_hook=str)
         for path in paths:
             target: Any = data
             converted: Any = lax
@@ -241,7 +275,7 @@ def _convert(data: dict[str, Any]) -> Settings:
             value = _child(converted, last)
             # a key the settings do not keep as it is: the plain string
             target[last] = str(target[last]) if value is None else value
-    return msgspec.convert(data, Settings, strict=True)
+    return msgspec.convert(data, type, strict=True)
 
 
 def parse_settings(
@@ -259,6 +293,7 @@ def parse_settings(
     env = os.environ if env is None else env
     data = _expand(data, "", env, source, _SERVING_TABLES if registry_only else frozenset())
     extra = {}
+    filled: dict[str, list[Path_]] = {}
     for name in list(data):
         if name in _CORE_TABLES:
             continue
@@ -268,7 +303,11 @@ def parse_settings(
                 source=source,
                 key=name,
             )
-        extra[name] = _plain(data.pop(name))
+        table = data.pop(name)
+        paths = list(_filled_paths(table))
+        if paths:
+            filled[name] = paths
+        extra[name] = _plain(table)
     providers = data.get("providers")
     if isinstance(providers, list):
         data["providers"] = [split_options(entry) for entry in providers]
@@ -279,6 +318,7 @@ def parse_settings(
         raise ConfigError(message, source=source, key=key) from None
     _check_references(settings, source)
     settings.extra = extra
+    settings.extra_filled = filled
     settings.source = source
     return settings
 

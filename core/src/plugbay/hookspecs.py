@@ -1,11 +1,18 @@
 """Every hook plugbay calls, in two kinds.
 
-*Registration hooks* are synchronous and called once, at start-up (or CLI start). They are
-given a ``register`` callback and register objects whose async methods the request path calls
-directly: pluggy never runs per request.
+*Registration hooks* are synchronous and called once, at start-up (or CLI start). Each
+implementation is given a typed registrar bound to its plugin (``register.adapter(...)``,
+``register.authenticator(obj)``...); what it registers is checked against its Protocol there
+and then, and the request path calls those objects' async methods directly: pluggy never
+runs per request. (Calling the registrar, ``register(...)``, is the 0.1 spelling of its
+method and keeps working.)
 
 *Lifecycle and event hooks* may be implemented with ``def`` or ``async def``; the core awaits
-each result that is awaitable. Implementations may accept any subset of a hook's arguments.
+each result that is awaitable. The start-up and shutdown hooks are called through pluggy, so
+``wrapper=True`` implementations and tracing see them; ``plugbay_request_finished`` alone is
+called from a list resolved at start-up (it runs per request).
+
+Implementations may accept any subset of a hook's arguments.
 """
 
 from __future__ import annotations
@@ -20,7 +27,14 @@ if TYPE_CHECKING:
     import click
 
     from plugbay._asgi import ASGIApp
-    from plugbay._gateway import Gateway
+    from plugbay._protocols import GatewayView
+    from plugbay._registrars import (
+        AdapterRegister,
+        AuthenticatorRegister,
+        CacheRegister,
+        RateLimiterRegister,
+        RouteRegister,
+    )
     from plugbay._registry.owners import MigrationRegister
     from plugbay._settings import Settings
     from plugbay._types import FinishedRequest, RequestContext
@@ -31,14 +45,20 @@ hookspec = pluggy.HookspecMarker("plugbay")
 
 
 @hookspec
-def plugbay_register_adapters(register: Callable[..., None], settings: Settings) -> None:
+def plugbay_register_adapters(register: AdapterRegister, settings: Settings) -> None:
     """Register provider adapter types.
 
-    Call ``register(type, factory, options=None)`` once per type: ``type`` is the name a
-    ``[[providers]]`` entry gives as ``type``; ``factory(ctx: ProviderContext) -> Provider``
-    builds one provider per entry of that type; ``options`` is an optional msgspec Struct
-    type that the entry's adapter-specific keys are validated against.
+    Call ``register.adapter(type, factory, options=None)`` once per type: ``type`` is the name
+    a ``[[providers]]`` entry gives as ``type``; ``factory(ctx: ProviderContext) -> Provider``
+    builds one provider per entry of that type (a class is checked against
+    :class:`~plugbay.Provider` at once); ``options`` is an optional msgspec Struct type that
+    the entry's adapter-specific keys are validated against.
 
+    :param register: the registrar, bound to this plugin.
+    :param settings: the configuration.
+
+    A type registered by two plugins is served by the one called first and logged as a
+    warning naming both; one plugin registering a type twice stops start-up.
     Sync; called once when the app is built.
 
     .. versionadded:: 0.1
@@ -46,8 +66,11 @@ def plugbay_register_adapters(register: Callable[..., None], settings: Settings)
 
 
 @hookspec
-def plugbay_register_authenticators(register: Callable[[Any], None], settings: Settings) -> None:
-    """Register :class:`~plugbay._protocols.Authenticator` objects.
+def plugbay_register_authenticators(register: AuthenticatorRegister, settings: Settings) -> None:
+    """Register :class:`~plugbay.Authenticator` objects with ``register.authenticator(obj)``.
+
+    :param register: the registrar, bound to this plugin.
+    :param settings: the configuration.
 
     They are asked in registration order (plugins before the built-in master key).
     Sync; called once when the app is built.
@@ -57,8 +80,11 @@ def plugbay_register_authenticators(register: Callable[[Any], None], settings: S
 
 
 @hookspec
-def plugbay_register_rate_limiters(register: Callable[[Any], None], settings: Settings) -> None:
-    """Register :class:`~plugbay._protocols.RateLimiter` objects.
+def plugbay_register_rate_limiters(register: RateLimiterRegister, settings: Settings) -> None:
+    """Register :class:`~plugbay.RateLimiter` objects with ``register.rate_limiter(obj)``.
+
+    :param register: the registrar, bound to this plugin.
+    :param settings: the configuration.
 
     Every registered limiter must admit a request before it reaches a provider.
     Sync; called once when the app is built.
@@ -68,22 +94,29 @@ def plugbay_register_rate_limiters(register: Callable[[Any], None], settings: Se
 
 
 @hookspec
-def plugbay_register_caches(register: Callable[[Any], None], settings: Settings) -> None:
-    """Register :class:`~plugbay._protocols.Cache` objects.
+def plugbay_register_caches(register: CacheRegister, settings: Settings) -> None:
+    """Register :class:`~plugbay.Cache` objects with ``register.cache(obj)``.
 
-    The first registered cache answers lookups and stores answers.
-    Sync; called once when the app is built.
+    :param register: the registrar, bound to this plugin.
+    :param settings: the configuration.
+
+    The first registered cache answers lookups and stores answers; another one is logged as
+    a warning naming both plugins. Sync; called once when the app is built.
 
     .. versionadded:: 0.1
     """
 
 
 @hookspec
-def plugbay_register_routes(register: Callable[[Any], None], settings: Settings) -> None:
-    """Register extra Litestar route handlers, controllers or routers.
+def plugbay_register_routes(register: RouteRegister, settings: Settings) -> None:
+    """Register extra Litestar route handlers, controllers or routers with
+    ``register.route(handler)``.
+
+    :param register: the registrar, bound to this plugin.
+    :param settings: the configuration.
 
     Sync; called once when the app is built. Routes are served under the app's auth only if
-    they check it themselves (``plugbay._routes.common.require_admin`` is a guard for that).
+    they check it themselves.
 
     .. versionadded:: 0.1
     """
@@ -144,20 +177,27 @@ def plugbay_register_migrations(register: MigrationRegister) -> None:
 
 
 @hookspec
-def plugbay_startup(gateway: Gateway) -> Any:
+def plugbay_startup(gateway: GatewayView) -> Any:
     """Called once per worker process after the registry is loaded, before the first request.
 
-    May be ``async``. A failure stops start-up.
+    :param gateway: this plugin's :class:`~plugbay.GatewayView` (each implementation gets its
+        own plugin's: its config table, its state).
+
+    May be ``async``: pluggy calls every implementation in order, then the core awaits the
+    awaitables they returned, in the same order. A failure stops start-up.
 
     .. versionadded:: 0.1
     """
 
 
 @hookspec
-def plugbay_shutdown(gateway: Gateway) -> Any:
+def plugbay_shutdown(gateway: GatewayView) -> Any:
     """Called once per worker process after the last request finished, before connections close.
 
-    May be ``async``. Flush what you buffer here.
+    :param gateway: this plugin's :class:`~plugbay.GatewayView`.
+
+    May be ``async`` (awaited as for start-up). Flush what you buffer here; background tasks
+    are cancelled just after. A failure is logged and the other implementations still run.
 
     .. versionadded:: 0.1
     """

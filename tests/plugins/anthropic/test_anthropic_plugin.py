@@ -15,6 +15,7 @@ from claude_wire import event, json_reply, message, stream_reply, text, transcri
 
 import plugbay_anthropic
 from plugbay import (
+    AdapterRegister,
     ChatRequest,
     PlugbayError,
     ProviderContext,
@@ -37,6 +38,13 @@ from plugbay_anthropic.response import usage as translate_usage
 HELLO: Any = [{"role": "user", "content": "Hello"}]
 
 
+def registered_adapters(plugin: Any) -> dict[str, tuple[Any, Any]]:
+    """What the plugin registers, through the core's own registrar (which checks it)."""
+    found: dict[str, Any] = {}
+    plugin.plugbay_register_adapters(AdapterRegister(plugin.__name__, found))
+    return {name: (adapter.factory, adapter.options) for name, adapter in found.items()}
+
+
 def test_entry_point() -> None:
     (found,) = [
         ep for ep in importlib.metadata.entry_points(group="plugbay") if ep.name == "anthropic"
@@ -46,13 +54,7 @@ def test_entry_point() -> None:
 
 
 def test_registers_both_adapter_types() -> None:
-    registered: dict[str, tuple[Any, Any]] = {}
-
-    def register(type: str, factory: Any, *, options: Any = None) -> None:
-        registered[type] = (factory, options)
-
-    plugbay_anthropic.plugbay_register_adapters(register)
-    assert registered == {
+    assert registered_adapters(plugbay_anthropic) == {
         "anthropic": (AnthropicProvider, AnthropicOptions),
         "vertex-anthropic": (VertexAnthropicProvider, VertexAnthropicOptions),
     }
@@ -95,11 +97,7 @@ def test_vertex_endpoints(region: str, url: str) -> None:
     ],
 )
 def test_default_endpoints(type: str, options: dict[str, Any], url: str) -> None:
-    registered: dict[str, tuple[Any, Any]] = {}
-    plugbay_anthropic.plugbay_register_adapters(
-        lambda name, factory, options=None: registered.setdefault(name, (factory, options))
-    )
-    factory, options_type = registered[type]
+    factory, options_type = registered_adapters(plugbay_anthropic)[type]
     settings = ProviderSettings(name="p", type=type, api_key="k")
     provider = factory(ProviderContext(settings, msgspec.convert(options, options_type)))
     request = ChatRequest(

@@ -11,6 +11,7 @@ from typing import Any
 from gemini_wire import GENERATE, PUBLIC, answer, gemini_config, gemini_json
 
 import plugbay_gemini
+from plugbay import AdapterRegister
 from plugbay.testing import RunningGateway, ScriptedUpstream
 from plugbay_gemini.provider import GeminiOptions, GeminiProvider, VertexOptions, VertexProvider
 
@@ -22,14 +23,15 @@ def test_entry_point() -> None:
     assert found["gemini"].dist.name == "plugbay-gemini"
 
 
+def registered_adapters(plugin: Any) -> dict[str, tuple[Any, Any]]:
+    """What the plugin registers, through the core's own registrar (which checks it)."""
+    found: dict[str, Any] = {}
+    plugin.plugbay_register_adapters(AdapterRegister(plugin.__name__, found))
+    return {name: (adapter.factory, adapter.options) for name, adapter in found.items()}
+
+
 def test_registers_both_types() -> None:
-    registered: dict[str, tuple[Any, Any]] = {}
-
-    def register(type_: str, factory: Any, *, options: Any = None) -> None:
-        registered[type_] = (factory, options)
-
-    plugbay_gemini.plugbay_register_adapters(register)
-    assert registered == {
+    assert registered_adapters(plugbay_gemini) == {
         "gemini": (GeminiProvider, GeminiOptions),
         "vertex": (VertexProvider, VertexOptions),
     }

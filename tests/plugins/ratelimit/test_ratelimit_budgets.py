@@ -260,7 +260,7 @@ async def test_settled_costs_leave_the_pending_list_once_recorded():
     """Every receipt is consumed by the usage write of its request, key or no key."""
     import msgspec
 
-    from plugbay import ChatRequest, RequestContext
+    from plugbay import ChatRequest, RequestContext, Settings
     from plugbay._pricing import Price
     from plugbay._types import RecordedUsage
     from plugbay.schemas import ChatCompletionParams, Usage
@@ -272,7 +272,7 @@ async def test_settled_costs_leave_the_pending_list_once_recorded():
         def price_of(self, model: str) -> Price:
             return Price(input=0.0, output=100.0)
 
-    limiter = SlidingWindowLimiter(load_config({}, None), MemoryStore(256))
+    limiter = SlidingWindowLimiter(load_config(Settings()), MemoryStore(256))
     await limiter.start(Prices())
     body = {"model": "m", "messages": HELLO, "max_tokens": 5}
     params = msgspec.convert(body, ChatCompletionParams)

@@ -8,7 +8,7 @@ old one stops working in every worker within a second.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from litestar import Request, Response, post
@@ -21,6 +21,9 @@ from plugbay._types import Principal
 
 if TYPE_CHECKING:
     from plugbay._gateway import Gateway
+    from plugbay._protocols import GatewayView
+    from plugbay._registrars import AuthenticatorRegister, RouteRegister
+    from plugbay._registry import Registry
     from plugbay._settings import Settings
 
 MASTER_KEY_HASH = "master_key_hash"
@@ -33,19 +36,19 @@ class MasterKey:
         self.hashed = hashed
         self.principal = Principal(key_id="master", name="master key")
 
-    async def start(self, gateway: Gateway) -> None:
+    async def start(self, gateway: GatewayView) -> None:
         await self.registry_changed(gateway)
 
-    async def registry_changed(self, gateway: Gateway) -> None:
+    async def registry_changed(self, gateway: GatewayView) -> None:
         if not self.configured:  # the one `serve` created (or a rotation made), if any
-            self.hashed = await gateway.store.get_meta(MASTER_KEY_HASH)
+            self.hashed = await gateway.registry.get_meta(MASTER_KEY_HASH)
 
     async def authenticate(self, token: str | None, headers: Mapping[str, str]) -> Principal | None:
         if token is not None and self.hashed is not None and verify_key(token, self.hashed):
             return self.principal
         return None
 
-    async def rotate(self, gateway: Gateway) -> str:
+    async def rotate(self, registry: Registry) -> str:
         """A new master key; the previous one stops working."""
         if self.configured:
             raise Conflict(
@@ -55,7 +58,7 @@ class MasterKey:
             )
         key = new_key(MASTER_KEY_PREFIX)
         hashed = hash_key(key)
-        await gateway.store.set_meta(MASTER_KEY_HASH, hashed)
+        await registry.set_meta(MASTER_KEY_HASH, hashed)
         self.hashed = hashed
         return key
 
@@ -73,18 +76,18 @@ async def rotate_master_key(request: Request[Any, Any, Any]) -> Response[bytes]:
     principal = await require_admin(gateway, request)
     if principal.key_id != "master" and not gateway.auth.disabled:
         raise PermissionDenied("Only the master key can rotate the master key.")
-    key = await _master_key(gateway).rotate(gateway)
+    key = await _master_key(gateway).rotate(gateway.registry)
     return json_response(
         {"object": "master_key", "key": key, "note": "The previous master key no longer works."}
     )
 
 
 @hookimpl(trylast=True)
-def plugbay_register_authenticators(register: Callable[[Any], None], settings: Settings) -> None:
+def plugbay_register_authenticators(register: AuthenticatorRegister, settings: Settings) -> None:
     key = settings.auth.master_key
-    register(MasterKey(hash_key(key) if key else None))
+    register.authenticator(MasterKey(hash_key(key) if key else None))
 
 
 @hookimpl(trylast=True)
-def plugbay_register_routes(register: Callable[[Any], None], settings: Settings) -> None:
-    register(rotate_master_key)
+def plugbay_register_routes(register: RouteRegister, settings: Settings) -> None:
+    register.route(rotate_master_key)

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from plugbay import hookimpl
 
+if TYPE_CHECKING:
+    from plugbay import AdapterRegister
+
 
 @hookimpl
-def plugbay_register_adapters(register: Callable[..., Any]) -> None:
+def plugbay_register_adapters(register: AdapterRegister) -> None:
     # imported here, not above: the adapter pulls in httpx, which listing plugins does not need
     from plugbay_anthropic.options import AnthropicOptions, VertexAnthropicOptions
     from plugbay_anthropic.provider import AnthropicProvider, VertexAnthropicProvider
 
-    register("anthropic", AnthropicProvider, options=AnthropicOptions)
-    register("vertex-anthropic", VertexAnthropicProvider, options=VertexAnthropicOptions)
+    register.adapter("anthropic", AnthropicProvider, options=AnthropicOptions)
+    register.adapter("vertex-anthropic", VertexAnthropicProvider, options=VertexAnthropicOptions)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
-from plugbay import Settings, hookimpl
+from plugbay import hookimpl
 from plugbay_cache.cache import ResponseCache, open_store
 from plugbay_cache.config import load_config
 
+if TYPE_CHECKING:
+    from plugbay import CacheRegister, Settings
+
 
 @hookimpl
-def plugbay_register_caches(register: Callable[[Any], None], settings: Settings) -> None:
-    config = load_config(settings.plugin_settings("cache"), settings.source)
-    register(ResponseCache(config, open_store(settings, config)))
+def plugbay_register_caches(register: CacheRegister, settings: Settings) -> None:
+    config = load_config(settings)
+    register.cache(ResponseCache(config, open_store(settings, config)))

@@ -20,8 +20,7 @@ from plugbay_cache.key import cache_key
 from plugbay_cache.stores import CacheStore, MemoryStore, Partition
 
 if TYPE_CHECKING:
-    from plugbay import ChatRequest, EmbeddingsRequest, RequestContext, Settings
-    from plugbay._gateway import Gateway
+    from plugbay import ChatRequest, EmbeddingsRequest, GatewayView, RequestContext, Settings
     from plugbay_cache.config import CacheConfig
 
 __all__ = ["BACKENDS_GROUP", "ResponseCache", "open_store", "reusable"]
@@ -77,7 +76,7 @@ class ResponseCache:
                 own.ttl if own.ttl is not None else config.ttl,
             )
 
-    async def start(self, gateway: Gateway) -> None:
+    async def start(self, gateway: GatewayView) -> None:
         await self.store.start()
 
     async def aclose(self) -> None:

@@ -21,11 +21,14 @@ max_entries = 1000
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import msgspec
 
 from plugbay import ConfigError
+
+if TYPE_CHECKING:
+    from plugbay import Settings
 
 __all__ = ["CacheConfig", "ModelCache", "load_config"]
 
@@ -66,11 +69,9 @@ class CacheConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Per public model name: opt-in, TTL and LRU bounds of its own."""
 
 
-def load_config(table: dict[str, Any], source: str | None) -> CacheConfig:
-    try:
-        config = msgspec.convert(table, CacheConfig)
-    except msgspec.ValidationError as exc:
-        raise ConfigError(str(exc), source=source, key="cache") from None
+def load_config(settings: Settings) -> CacheConfig:
+    config = settings.plugin_config("cache", CacheConfig)
+    source = settings.source
     if config.scope not in ("key", "shared"):
         raise ConfigError("must be `key` or `shared`", source=source, key="cache.scope")
     if config.ttl <= 0:

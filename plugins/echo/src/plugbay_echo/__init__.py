@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from plugbay import hookimpl
 from plugbay_echo.provider import EchoOptions, EchoProvider
 
+if TYPE_CHECKING:
+    from plugbay import AdapterRegister
+
 
 @hookimpl
-def plugbay_register_adapters(register: Callable[..., Any]) -> None:
-    register("echo", EchoProvider, options=EchoOptions)
+def plugbay_register_adapters(register: AdapterRegister) -> None:
+    register.adapter("echo", EchoProvider, options=EchoOptions)

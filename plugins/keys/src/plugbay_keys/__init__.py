@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from plugbay import hookimpl
 from plugbay_keys.authenticator import KeyAuthenticator
 
+if TYPE_CHECKING:
+    from plugbay import AuthenticatorRegister
+
 
 @hookimpl
-def plugbay_register_authenticators(register: Callable[[Any], None]) -> None:
-    register(KeyAuthenticator())
+def plugbay_register_authenticators(register: AuthenticatorRegister) -> None:
+    register.authenticator(KeyAuthenticator())

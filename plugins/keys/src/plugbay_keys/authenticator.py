@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING
 from plugbay import KEY_PREFIX, AuthenticationError, Principal, RateLimited, hash_key
 
 if TYPE_CHECKING:
-    from plugbay import KeyRecord
-    from plugbay._gateway import Gateway
+    from plugbay import GatewayView, KeyRecord
 
 _SKEW = 5.0
 """Seconds of overlap when reading changed keys, for writers whose clocks disagree a little."""
@@ -51,13 +50,13 @@ class KeyAuthenticator:
         self._keys: dict[str, _Key] = {}
         self._seen = 0.0
 
-    async def start(self, gateway: Gateway) -> None:
+    async def start(self, gateway: GatewayView) -> None:
         await self._load(gateway, since=None)
 
-    async def registry_changed(self, gateway: Gateway) -> None:
+    async def registry_changed(self, gateway: GatewayView) -> None:
         await self._load(gateway, since=self._seen - _SKEW)
 
-    async def _load(self, gateway: Gateway, since: float | None) -> None:
+    async def _load(self, gateway: GatewayView, since: float | None) -> None:
         records = await gateway.registry.keys.changed_since(since)
         keys = self._keys if since is not None else {}
         for record in records:

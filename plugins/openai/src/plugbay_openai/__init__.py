@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from plugbay import hookimpl
 
+if TYPE_CHECKING:
+    from plugbay import AdapterRegister
+
 
 @hookimpl
-def plugbay_register_adapters(register: Callable[..., Any]) -> None:
+def plugbay_register_adapters(register: AdapterRegister) -> None:
     # imported here, not above: the adapter pulls in httpx, which listing plugins does not need
     from plugbay_openai.provider import OpenAIOptions, OpenAIProvider
 
-    register("openai", OpenAIProvider, options=OpenAIOptions)
+    register.adapter("openai", OpenAIProvider, options=OpenAIOptions)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
-from plugbay import Settings, hookimpl
+from plugbay import hookimpl
 from plugbay_ratelimit.config import load_config
 from plugbay_ratelimit.limiter import SlidingWindowLimiter
 from plugbay_ratelimit.stores import open_store
 
+if TYPE_CHECKING:
+    from plugbay import RateLimiterRegister, Settings
+
 
 @hookimpl
-def plugbay_register_rate_limiters(register: Callable[[Any], None], settings: Settings) -> None:
-    config = load_config(settings.plugin_settings("ratelimit"), settings.source)
-    register(SlidingWindowLimiter(config, open_store(settings, config)))
+def plugbay_register_rate_limiters(register: RateLimiterRegister, settings: Settings) -> None:
+    config = load_config(settings)
+    register.rate_limiter(SlidingWindowLimiter(config, open_store(settings, config)))

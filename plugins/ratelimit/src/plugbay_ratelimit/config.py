@@ -30,11 +30,14 @@ is its ``Principal.max_budget``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import msgspec
 
 from plugbay import ConfigError
+
+if TYPE_CHECKING:
+    from plugbay import Settings
 
 __all__ = ["KeyLimits", "ModelLimits", "RateLimitConfig", "load_config"]
 
@@ -84,11 +87,9 @@ class RateLimitConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Limits by public model name; ``"*"`` applies to every model without an entry."""
 
 
-def load_config(table: dict[str, Any], source: str | None) -> RateLimitConfig:
-    try:
-        config = msgspec.convert(table, RateLimitConfig)
-    except msgspec.ValidationError as exc:
-        raise ConfigError(str(exc), source=source, key="ratelimit") from None
+def load_config(settings: Settings) -> RateLimitConfig:
+    config = settings.plugin_config("ratelimit", RateLimitConfig)
+    source = settings.source
     if config.slots < 64:
         raise ConfigError("must be at least 64", source=source, key="ratelimit.slots")
     for field in ("default_max_tokens", "max_output_tokens"):

@@ -30,8 +30,7 @@ from plugbay_ratelimit.layout import NANOS, nanos
 from plugbay_ratelimit.window import SLOT, Hold, Scope, digest
 
 if TYPE_CHECKING:
-    from plugbay import EmbeddingsRequest, Principal, RecordedUsage, RequestContext
-    from plugbay._gateway import Gateway
+    from plugbay import EmbeddingsRequest, GatewayView, Principal, RecordedUsage, RequestContext
     from plugbay_ratelimit.config import RateLimitConfig
     from plugbay_ratelimit.stores import LimitStore
     from plugbay_ratelimit.window import Decision
@@ -108,12 +107,12 @@ class SlidingWindowLimiter:
         self._plans: dict[tuple[object, ...], _Plan] = {}
         self._default_key = config.keys.get("*")
         self._default_model = config.models.get("*")
-        self._gateway: Gateway | None = None
+        self._gateway: GatewayView | None = None
         self._outputs: dict[tuple[str, str], int] = {}
         self._key_scopes: dict[str, Scope] = {}  # keys with a budget, seen by this worker
         self._unrecorded: dict[str, list[tuple[str | None, Any]]] = {}  # request id -> receipts
 
-    async def start(self, gateway: Gateway) -> None:
+    async def start(self, gateway: GatewayView) -> None:
         self._gateway = gateway
         await self.store.start()
 
@@ -206,7 +205,7 @@ class SlidingWindowLimiter:
         usage = Usage(prompt_tokens=prompt, completion_tokens=completion)
         return nanos(_cost(usage, price) or 0.0)
 
-    async def usage_recorded(self, gateway: Gateway, batch: RecordedUsage) -> None:
+    async def usage_recorded(self, gateway: GatewayView, batch: RecordedUsage) -> None:
         """The registry holds these requests' usage now: their cost leaves the unrecorded
         spend (it is in the registry's spend, which ``batch.spend`` tells the store)."""
         pending = self._unrecorded

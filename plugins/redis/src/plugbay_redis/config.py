@@ -40,10 +40,7 @@ def load_config(settings: Settings) -> RedisConfig:
             source=settings.source,
             key="redis.url",
         )
-    try:
-        config = msgspec.convert(table, RedisConfig)
-    except msgspec.ValidationError as exc:
-        raise ConfigError(str(exc), source=settings.source, key="redis") from None
+    config = settings.plugin_config("redis", RedisConfig)
     if not 0.3 <= config.lease_ttl <= 3600:
         raise ConfigError(
             "must be between 0.3 and 3600 seconds", source=settings.source, key="redis.lease_ttl"
