@@ -193,3 +193,25 @@ def test_running_totals_always_equal_the_rings(table):
             q = table.q
             assert q[off + RSUM] == sum(q[off + REQ : off + REQ + RING])
             assert q[off + TSUM] == sum(q[off + TOK : off + TOK + RING])
+
+
+def test_a_record_another_process_took_over_is_looked_for_again():
+    # Two tables over one buffer stand for two workers sharing the file: each remembers
+    # where its records are, and must notice when the other reused that place.
+    from plugbay_ratelimit.layout import TSUM
+
+    store = MemoryStore(4)
+    mine = store.table
+    theirs = Table(mine.q, 4)
+    names = iter(f"key:{i}" for i in range(1000))
+    x = scope(next(names), rpm=1)
+    y = next(s for s in (scope(n, rpm=1) for n in names) if s.digest[0] % 4 == x.digest[0] % 4)
+    assert mine.charge([x], 0, 0.0).admitted  # mine remembers where x is
+    assert theirs.charge([y], 0, 100.0).admitted  # x idle for 100 s: y takes its record
+    assert mine.charge([x], 0, 100.0).admitted  # x is new again, and y's count is not x's
+    assert not theirs.charge([y], 0, 100.5).admitted
+    assert not mine.charge([x], 0, 100.5).admitted
+    mine.settle([x], 100, 5, 100.5)  # a correction lands on x's record, not on y's
+    q = mine.q
+    assert q[mine._find(*x.digest, 100) + TSUM] == 5
+    assert q[mine._find(*y.digest, 100) + TSUM] == 0

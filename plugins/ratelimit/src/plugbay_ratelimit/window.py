@@ -149,6 +149,7 @@ class Table:
         self.q = buffer.cast("q") if buffer.format != "q" else buffer
         self.slots = slots
         self.ledger = Ledger(self.q, HEADER + slots * RECORD, holders, leases)
+        self._at: dict[tuple[int, int], int] = {}  # digest -> where its record was last seen
 
     def init_header(self) -> None:
         q = self.q
@@ -193,6 +194,21 @@ class Table:
         q[off + INFLIGHT] = 0
         for k in range(REQ, RECORD):
             q[off + k] = 0
+        return off
+
+    def _record(self, digest: tuple[int, int], cur: int) -> int:
+        """:meth:`_find` with a memo: a record stays where it is until it is taken over, so
+        the place it was last seen holds it while that still carries its hash (the hash of a
+        name is in one record only). Another process may have moved it: then it is looked
+        for again."""
+        q = self.q
+        off = self._at.get(digest, -1)
+        if off < 0 or q[off] != digest[0] or q[off + 1] != digest[1]:
+            off = self._find(digest[0], digest[1], cur)
+            at = self._at
+            if len(at) >= self.slots:
+                at.clear()
+            at[digest] = off
         return off
 
     def _lookup(self, d0: int, d1: int) -> int:
@@ -266,8 +282,10 @@ class Table:
         tok_best: tuple[int, int, int, int, int] | None = None
         never = False  # a budget refusal that waiting cannot cure
         for scope in scopes:
-            off = self._find(*scope.digest, cur)
-            bucket = self._roll(off, cur)
+            off = self._record(scope.digest, cur)
+            bucket = q[off + LAST]
+            if cur > bucket:
+                bucket = self._roll(off, cur)
             if hold is not None and not found and refused is None:
                 refused, never = self._check_hold(scope, off, bucket, hold, now)
             found.append((off, bucket))
@@ -368,8 +386,10 @@ class Table:
         cur = int(now)
         if delta:
             for scope in scopes:
-                off = self._find(*scope.digest, cur)
-                current = self._roll(off, cur)
+                off = self._record(scope.digest, cur)
+                current = q[off + LAST]
+                if cur > current:
+                    current = self._roll(off, cur)
                 if current - bucket <= WINDOW:
                     index = off + TOK + bucket % RING
                     old = q[index]
