@@ -120,6 +120,18 @@ class MemoryStore:
     ) -> Any:
         return self.table.settle(scopes, bucket, delta, time.time(), lease, cost)
 
+    def charge_now(
+        self, scopes: Sequence[Scope], tokens: int, hold: Hold | None = None
+    ) -> Decision:
+        """:meth:`charge`, called without a coroutine (it never waits)."""
+        return self.table.charge(scopes, tokens, time.time(), hold)
+
+    def settle_now(
+        self, scopes: Sequence[Scope], bucket: int, delta: int, lease: Any = None, cost: int = 0
+    ) -> Any:
+        """:meth:`settle`, called without a coroutine (it never waits)."""
+        return self.table.settle(scopes, bucket, delta, time.time(), lease, cost)
+
     async def recorded(
         self,
         receipts: Sequence[Any],
@@ -302,12 +314,26 @@ class FileStore:
             except Exception:
                 log.exception("looking for dead rate-limit holders failed")
 
-    # charge and settle lock inline: they run on every request, a context manager costs more
-    # than the lock itself
+    # charge_now and settle_now lock inline: they run on every request, a context manager
+    # costs more than the lock itself
 
     async def charge(
         self, scopes: Sequence[Scope], tokens: int, hold: Hold | None = None
     ) -> Decision:
+        return self.charge_now(scopes, tokens, hold)
+
+    async def settle(
+        self, scopes: Sequence[Scope], bucket: int, delta: int, lease: Any = None, cost: int = 0
+    ) -> Any:
+        return self.settle_now(scopes, bucket, delta, lease, cost)
+
+    # The decision never waits for anything but the lock (held for microseconds), so the
+    # limiter calls these directly: no coroutine per request.
+
+    def charge_now(
+        self, scopes: Sequence[Scope], tokens: int, hold: Hold | None = None
+    ) -> Decision:
+        """:meth:`charge`, called without a coroutine."""
         table = self.table
         assert table is not None, "FileStore.start() was not awaited"
         fd = self._fd
@@ -327,9 +353,10 @@ class FileStore:
                 decision = table.charge(scopes, tokens, time.time(), hold)
         return decision
 
-    async def settle(
+    def settle_now(
         self, scopes: Sequence[Scope], bucket: int, delta: int, lease: Any = None, cost: int = 0
     ) -> Any:
+        """:meth:`settle`, called without a coroutine."""
         table = self.table
         assert table is not None, "FileStore.start() was not awaited"
         fd = self._fd

@@ -281,8 +281,12 @@ class Table:
         req_best: tuple[int, int, int, int, int] | None = None  # (left, limit, used, base, b)
         tok_best: tuple[int, int, int, int, int] | None = None
         never = False  # a budget refusal that waiting cannot cure
+        at = self._at
         for scope in scopes:
-            off = self._record(scope.digest, cur)
+            d = scope.digest
+            off = at.get(d, -1)  # _record, inline: this runs for every scope of every request
+            if off < 0 or q[off] != d[0] or q[off + 1] != d[1]:
+                off = self._record(d, cur)
             bucket = q[off + LAST]
             if cur > bucket:
                 bucket = self._roll(off, cur)
@@ -322,11 +326,18 @@ class Table:
         if req_best is not None:
             left, limit, used, base, bucket = req_best
             remaining = left if admitted else limit - used
-            requests = (limit, max(0, remaining), self._reset(base, bucket, now))
+            # _reset, whose first look (the current bucket) is nearly always the answer
+            reset = (
+                bucket + RING - now if q[base + bucket % RING] else self._reset(base, bucket, now)
+            )
+            requests = (limit, max(0, remaining), max(0.0, reset))
         if tok_best is not None:
             left, limit, used, base, bucket = tok_best
             remaining = left if admitted else limit - used
-            tokens_info = (limit, max(0, remaining), self._reset(base, bucket, now))
+            reset = (
+                bucket + RING - now if q[base + bucket % RING] else self._reset(base, bucket, now)
+            )
+            tokens_info = (limit, max(0, remaining), max(0.0, reset))
         if refused is None:
             return Decision(True, cur, requests, tokens_info, lease=lease)
         scope, kind, limit, used, base, bucket = refused
@@ -385,8 +396,12 @@ class Table:
         q = self.q
         cur = int(now)
         if delta:
+            at = self._at
             for scope in scopes:
-                off = self._record(scope.digest, cur)
+                d = scope.digest
+                off = at.get(d, -1)
+                if off < 0 or q[off] != d[0] or q[off + 1] != d[1]:
+                    off = self._record(d, cur)
                 current = q[off + LAST]
                 if cur > current:
                     current = self._roll(off, cur)
