@@ -306,13 +306,13 @@ def _headers(decision: Decision, headers: dict[str, str]) -> None:
     if requests is not None:
         limit, remaining, reset = requests
         headers["x-ratelimit-limit-requests"] = str(limit)
-        headers["x-ratelimit-remaining-requests"] = str(max(0, remaining))
+        headers["x-ratelimit-remaining-requests"] = str(remaining if remaining > 0 else 0)
         headers["x-ratelimit-reset-requests"] = format_duration(reset)
     tokens = decision.tokens
     if tokens is not None:
         limit, remaining, reset = tokens
         headers["x-ratelimit-limit-tokens"] = str(limit)
-        headers["x-ratelimit-remaining-tokens"] = str(max(0, remaining))
+        headers["x-ratelimit-remaining-tokens"] = str(remaining if remaining > 0 else 0)
         headers["x-ratelimit-reset-tokens"] = format_duration(reset)
 
 

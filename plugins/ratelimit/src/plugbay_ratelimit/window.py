@@ -330,14 +330,14 @@ class Table:
             reset = (
                 bucket + RING - now if q[base + bucket % RING] else self._reset(base, bucket, now)
             )
-            requests = (limit, max(0, remaining), max(0.0, reset))
+            requests = (limit, remaining if remaining > 0 else 0, reset if reset > 0.0 else 0.0)
         if tok_best is not None:
             left, limit, used, base, bucket = tok_best
             remaining = left if admitted else limit - used
             reset = (
                 bucket + RING - now if q[base + bucket % RING] else self._reset(base, bucket, now)
             )
-            tokens_info = (limit, max(0, remaining), max(0.0, reset))
+            tokens_info = (limit, remaining if remaining > 0 else 0, reset if reset > 0.0 else 0.0)
         if refused is None:
             return Decision(True, cur, requests, tokens_info, lease=lease)
         scope, kind, limit, used, base, bucket = refused
@@ -408,7 +408,9 @@ class Table:
                 if current - bucket <= WINDOW:
                     index = off + TOK + bucket % RING
                     old = q[index]
-                    new = max(0, old + delta)
+                    new = old + delta
+                    if new < 0:
+                        new = 0
                     q[index] = new
                     q[off + TSUM] += new - old
                 elif delta > 0:
