@@ -64,6 +64,10 @@ class LimitStore(Protocol):
 
     Leases (slots, budget reservations) must be given back when their holder dies: within
     seconds, and at the latest when the gateway restarts.
+
+    A store whose decisions never wait (the in-process ones) may also have ``charge_now`` and
+    ``settle_now``: ``charge`` and ``settle`` as plain functions, which the limiter then calls
+    directly (no coroutine per request).
     """
 
     async def start(self) -> None: ...
@@ -314,9 +318,6 @@ class FileStore:
             except Exception:
                 log.exception("looking for dead rate-limit holders failed")
 
-    # charge_now and settle_now lock inline: they run on every request, a context manager
-    # costs more than the lock itself
-
     async def charge(
         self, scopes: Sequence[Scope], tokens: int, hold: Hold | None = None
     ) -> Decision:
@@ -328,7 +329,8 @@ class FileStore:
         return self.settle_now(scopes, bucket, delta, lease, cost)
 
     # The decision never waits for anything but the lock (held for microseconds), so the
-    # limiter calls these directly: no coroutine per request.
+    # limiter calls these directly: no coroutine per request. They lock inline: a context
+    # manager costs more than the lock itself.
 
     def charge_now(
         self, scopes: Sequence[Scope], tokens: int, hold: Hold | None = None
