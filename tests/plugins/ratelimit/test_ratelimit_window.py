@@ -215,3 +215,34 @@ def test_a_record_another_process_took_over_is_looked_for_again():
     q = mine.q
     assert q[mine._find(*x.digest, 100) + TSUM] == 5
     assert q[mine._find(*y.digest, 100) + TSUM] == 0
+
+
+@pytest.mark.anyio
+async def test_file_store_token_corrections_reach_every_worker(tmp_path: Path):
+    # A correction without a lease is written under this worker's next lock, or at the end of
+    # the event loop's turn: its own next decision sees it at once, another worker's after
+    # that turn, and closing writes what waits.
+    import asyncio
+
+    path = tmp_path / "state.ratelimit"
+    mine, theirs = FileStore(path, 64), FileStore(path, 64)
+    await mine.start()
+    await theirs.start()
+    try:
+        key = scope("key:corrected", tpm=100)
+        charged = await mine.charge([key], 100)
+        assert charged.admitted
+        assert not (await theirs.charge([key], 10)).admitted
+        await mine.settle([key], charged.bucket, -30)
+        assert (await mine.charge([key], 10)).admitted  # its own decision: corrected first
+        await mine.settle([key], charged.bucket, -30)
+        await asyncio.sleep(0)  # one turn of the loop, no waiting on a clock
+        assert (await theirs.charge([key], 40)).admitted  # 100 - 60 + 10 + 40 = 90
+        assert not (await theirs.charge([key], 20)).admitted
+        await mine.settle([key], charged.bucket, -50)
+        await mine.aclose()  # writes the waiting correction
+        assert (await theirs.charge([key], 50)).admitted
+    finally:
+        await theirs.aclose()
+        if mine.table is not None:
+            await mine.aclose()
