@@ -37,7 +37,7 @@ SOFT_LIMIT = 100_000
 class UsageRecorder:
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
-        self._rows: list[tuple[Any, ...]] = []
+        self._rows: list[tuple[FinishedRequest, bool]] = []  # waiting to be written
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
@@ -48,33 +48,9 @@ class UsageRecorder:
     def record(self, event: FinishedRequest, estimated: bool) -> None:
         """Queue one finished request (sync and cheap: called on every request).
 
-        The row's values are in :data:`plugbay._registry.api.USAGE_COLUMNS` order.
+        The request path only appends; the row is made when it is written (:func:`_row`).
         """
-        usage = event.usage
-        self._rows.append(
-            (
-                event.started_at,
-                event.request_id,
-                event.endpoint,
-                event.key_id,
-                event.model,
-                event.provider,
-                event.upstream_model,
-                None if usage is None else usage.prompt_tokens,
-                None if usage is None else usage.completion_tokens,
-                None if usage is None else usage.cached_tokens,
-                int(estimated),
-                round(event.latency_ms, 3),
-                None
-                if event.time_to_first_chunk_ms is None
-                else round(event.time_to_first_chunk_ms, 3),
-                event.status,
-                event.error_code,
-                int(event.stream),
-                event.cache_status,
-                event.cost_usd,
-            )
-        )
+        self._rows.append((event, estimated))
         pending = len(self._rows)
         if pending >= BATCH:
             self._wake.set()
@@ -103,20 +79,23 @@ class UsageRecorder:
     async def flush(self) -> None:
         async with self._lock:
             while self._rows:
-                rows, self._rows = self._rows[: BATCH * 4], self._rows[BATCH * 4 :]
+                queued, self._rows = self._rows[: BATCH * 4], self._rows[BATCH * 4 :]
+                rows = [_row(event, estimated) for event, estimated in queued]
                 write = asyncio.create_task(self._write(rows))
                 self._writing.add(write)
-                write.add_done_callback(partial(self._settle, rows))
+                write.add_done_callback(partial(self._settle, queued))
                 spent = await asyncio.shield(write)  # cancelled, the caller leaves it going
                 if self.gateway.spend_watchers:  # the rows are in: never written twice
                     requests = tuple((row[1], row[3]) for row in rows)
                     await self.gateway.usage_recorded(RecordedUsage(requests=requests, spend=spent))
             self._warned = False
 
-    def _settle(self, rows: list[tuple[Any, ...]], write: asyncio.Task[dict[str, float]]) -> None:
+    def _settle(
+        self, queued: list[tuple[FinishedRequest, bool]], write: asyncio.Task[dict[str, float]]
+    ) -> None:
         self._writing.discard(write)
         if write.cancelled() or write.exception() is not None:
-            self._rows[:0] = rows  # keep them for the next attempt
+            self._rows[:0] = queued  # keep them for the next attempt
 
     async def _write(self, rows: list[tuple[Any, ...]]) -> dict[str, float]:
         """Insert ``rows`` and grow each key's spend; return the spends written (key id → USD)
@@ -145,3 +124,29 @@ class UsageRecorder:
                 log.exception("writing usage records at shutdown failed (attempt %d)", attempt + 1)
                 await asyncio.sleep(0.2 * (attempt + 1))
         log.error("%d usage records could not be written", len(self._rows))
+
+
+def _row(event: FinishedRequest, estimated: bool) -> tuple[Any, ...]:
+    """One usage row, in :data:`plugbay._registry.api.USAGE_COLUMNS` order."""
+    usage = event.usage
+    ttfc = event.time_to_first_chunk_ms
+    return (
+        event.started_at,
+        event.request_id,
+        event.endpoint,
+        event.key_id,
+        event.model,
+        event.provider,
+        event.upstream_model,
+        None if usage is None else usage.prompt_tokens,
+        None if usage is None else usage.completion_tokens,
+        None if usage is None else usage.cached_tokens,
+        int(estimated),
+        round(event.latency_ms, 3),
+        None if ttfc is None else round(ttfc, 3),
+        event.status,
+        event.error_code,
+        int(event.stream),
+        event.cache_status,
+        event.cost_usd,
+    )

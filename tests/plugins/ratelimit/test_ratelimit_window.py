@@ -193,3 +193,56 @@ def test_running_totals_always_equal_the_rings(table):
             q = table.q
             assert q[off + RSUM] == sum(q[off + REQ : off + REQ + RING])
             assert q[off + TSUM] == sum(q[off + TOK : off + TOK + RING])
+
+
+def test_a_record_another_process_took_over_is_looked_for_again():
+    # Two tables over one buffer stand for two workers sharing the file: each remembers
+    # where its records are, and must notice when the other reused that place.
+    from plugbay_ratelimit.layout import TSUM
+
+    store = MemoryStore(4)
+    mine = store.table
+    theirs = Table(mine.q, 4)
+    names = iter(f"key:{i}" for i in range(1000))
+    x = scope(next(names), rpm=1)
+    y = next(s for s in (scope(n, rpm=1) for n in names) if s.digest[0] % 4 == x.digest[0] % 4)
+    assert mine.charge([x], 0, 0.0).admitted  # mine remembers where x is
+    assert theirs.charge([y], 0, 100.0).admitted  # x idle for 100 s: y takes its record
+    assert mine.charge([x], 0, 100.0).admitted  # x is new again, and y's count is not x's
+    assert not theirs.charge([y], 0, 100.5).admitted
+    assert not mine.charge([x], 0, 100.5).admitted
+    mine.settle([x], 100, 5, 100.5)  # a correction lands on x's record, not on y's
+    q = mine.q
+    assert q[mine._find(*x.digest, 100) + TSUM] == 5
+    assert q[mine._find(*y.digest, 100) + TSUM] == 0
+
+
+@pytest.mark.anyio
+async def test_file_store_token_corrections_reach_every_worker(tmp_path: Path):
+    # A correction without a lease is written under this worker's next lock, or at the end of
+    # the event loop's turn: its own next decision sees it at once, another worker's after
+    # that turn, and closing writes what waits.
+    import asyncio
+
+    path = tmp_path / "state.ratelimit"
+    mine, theirs = FileStore(path, 64), FileStore(path, 64)
+    await mine.start()
+    await theirs.start()
+    try:
+        key = scope("key:corrected", tpm=100)
+        charged = await mine.charge([key], 100)
+        assert charged.admitted
+        assert not (await theirs.charge([key], 10)).admitted
+        await mine.settle([key], charged.bucket, -30)
+        assert (await mine.charge([key], 10)).admitted  # its own decision: corrected first
+        await mine.settle([key], charged.bucket, -30)
+        await asyncio.sleep(0)  # one turn of the loop, no waiting on a clock
+        assert (await theirs.charge([key], 40)).admitted  # 100 - 60 + 10 + 40 = 90
+        assert not (await theirs.charge([key], 20)).admitted
+        await mine.settle([key], charged.bucket, -50)
+        await mine.aclose()  # writes the waiting correction
+        assert (await theirs.charge([key], 50)).admitted
+    finally:
+        await theirs.aclose()
+        if mine.table is not None:
+            await mine.aclose()

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from plugbay import ChatRequest, RateLimited, default_output_limit
@@ -111,6 +112,9 @@ class SlidingWindowLimiter:
         self._outputs: dict[tuple[str, str], int] = {}
         self._key_scopes: dict[str, Scope] = {}  # keys with a budget, seen by this worker
         self._unrecorded: dict[str, list[tuple[str | None, Any]]] = {}  # request id -> receipts
+        # the in-process stores decide without waiting: called directly, no coroutine each
+        self._charge_now: Callable[..., Decision] | None = getattr(store, "charge_now", None)
+        self._settle_now: Callable[..., Any] | None = getattr(store, "settle_now", None)
 
     async def start(self, gateway: GatewayView) -> None:
         self._gateway = gateway
@@ -247,7 +251,11 @@ class SlidingWindowLimiter:
             if worst >= 0 and principal is not None and principal.max_budget is not None:
                 budget, spent = nanos(principal.max_budget), nanos(principal.spend)
                 hold = Hold(plan.parallel, budget, spent, worst)
-        decision = await self.store.charge(plan.scopes, estimate, hold)
+        charge_now = self._charge_now
+        if charge_now is not None:
+            decision = charge_now(plan.scopes, estimate, hold)
+        else:
+            decision = await self.store.charge(plan.scopes, estimate, hold)
         headers = ctx.response_headers
         _headers(decision, headers)
         if not decision.admitted:
@@ -268,16 +276,24 @@ class SlidingWindowLimiter:
             actual = admitted.estimate  # answered without reporting usage: keep the estimate
         delta = actual - admitted.estimate if admitted.plan.tokens else 0
         lease = admitted.lease
+        settle_now = self._settle_now
         if lease is None:
             if delta:
-                await self.store.settle(admitted.plan.scopes, admitted.bucket, delta)
+                if settle_now is not None:
+                    settle_now(admitted.plan.scopes, admitted.bucket, delta)
+                else:
+                    await self.store.settle(admitted.plan.scopes, admitted.bucket, delta)
             return
         cost = 0
         if admitted.money:
             ctx.spend_settled = True
             if ctx.cost_usd:
                 cost = nanos(ctx.cost_usd)
-        receipt = await self.store.settle(admitted.plan.scopes, admitted.bucket, delta, lease, cost)
+        scopes, bucket = admitted.plan.scopes, admitted.bucket
+        if settle_now is not None:
+            receipt = settle_now(scopes, bucket, delta, lease, cost)
+        else:
+            receipt = await self.store.settle(scopes, bucket, delta, lease, cost)
         if receipt is not None:
             principal = ctx.principal
             key_id = principal.key_id if principal is not None else None
@@ -289,13 +305,13 @@ def _headers(decision: Decision, headers: dict[str, str]) -> None:
     if requests is not None:
         limit, remaining, reset = requests
         headers["x-ratelimit-limit-requests"] = str(limit)
-        headers["x-ratelimit-remaining-requests"] = str(max(0, remaining))
+        headers["x-ratelimit-remaining-requests"] = str(remaining if remaining > 0 else 0)
         headers["x-ratelimit-reset-requests"] = format_duration(reset)
     tokens = decision.tokens
     if tokens is not None:
         limit, remaining, reset = tokens
         headers["x-ratelimit-limit-tokens"] = str(limit)
-        headers["x-ratelimit-remaining-tokens"] = str(max(0, remaining))
+        headers["x-ratelimit-remaining-tokens"] = str(remaining if remaining > 0 else 0)
         headers["x-ratelimit-reset-tokens"] = format_duration(reset)
 
 

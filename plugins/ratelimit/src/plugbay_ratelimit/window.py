@@ -149,6 +149,7 @@ class Table:
         self.q = buffer.cast("q") if buffer.format != "q" else buffer
         self.slots = slots
         self.ledger = Ledger(self.q, HEADER + slots * RECORD, holders, leases)
+        self._at: dict[tuple[int, int], int] = {}  # digest -> where its record was last seen
 
     def init_header(self) -> None:
         q = self.q
@@ -193,6 +194,21 @@ class Table:
         q[off + INFLIGHT] = 0
         for k in range(REQ, RECORD):
             q[off + k] = 0
+        return off
+
+    def _record(self, digest: tuple[int, int], cur: int) -> int:
+        """:meth:`_find` with a memo: a record stays where it is until it is taken over, so
+        the place it was last seen holds it while that still carries its hash (the hash of a
+        name is in one record only). Another process may have moved it: then it is looked
+        for again."""
+        q = self.q
+        off = self._at.get(digest, -1)
+        if off < 0 or q[off] != digest[0] or q[off + 1] != digest[1]:
+            off = self._find(digest[0], digest[1], cur)
+            at = self._at
+            if len(at) >= self.slots:
+                at.clear()
+            at[digest] = off
         return off
 
     def _lookup(self, d0: int, d1: int) -> int:
@@ -265,9 +281,15 @@ class Table:
         req_best: tuple[int, int, int, int, int] | None = None  # (left, limit, used, base, b)
         tok_best: tuple[int, int, int, int, int] | None = None
         never = False  # a budget refusal that waiting cannot cure
+        at = self._at
         for scope in scopes:
-            off = self._find(*scope.digest, cur)
-            bucket = self._roll(off, cur)
+            d = scope.digest
+            off = at.get(d, -1)  # _record, inline: this runs for every scope of every request
+            if off < 0 or q[off] != d[0] or q[off + 1] != d[1]:
+                off = self._record(d, cur)
+            bucket = q[off + LAST]
+            if cur > bucket:
+                bucket = self._roll(off, cur)
             if hold is not None and not found and refused is None:
                 refused, never = self._check_hold(scope, off, bucket, hold, now)
             found.append((off, bucket))
@@ -304,11 +326,18 @@ class Table:
         if req_best is not None:
             left, limit, used, base, bucket = req_best
             remaining = left if admitted else limit - used
-            requests = (limit, max(0, remaining), self._reset(base, bucket, now))
+            # _reset, whose first look (the current bucket) is nearly always the answer
+            reset = (
+                bucket + RING - now if q[base + bucket % RING] else self._reset(base, bucket, now)
+            )
+            requests = (limit, remaining if remaining > 0 else 0, reset if reset > 0.0 else 0.0)
         if tok_best is not None:
             left, limit, used, base, bucket = tok_best
             remaining = left if admitted else limit - used
-            tokens_info = (limit, max(0, remaining), self._reset(base, bucket, now))
+            reset = (
+                bucket + RING - now if q[base + bucket % RING] else self._reset(base, bucket, now)
+            )
+            tokens_info = (limit, remaining if remaining > 0 else 0, reset if reset > 0.0 else 0.0)
         if refused is None:
             return Decision(True, cur, requests, tokens_info, lease=lease)
         scope, kind, limit, used, base, bucket = refused
@@ -367,13 +396,21 @@ class Table:
         q = self.q
         cur = int(now)
         if delta:
+            at = self._at
             for scope in scopes:
-                off = self._find(*scope.digest, cur)
-                current = self._roll(off, cur)
+                d = scope.digest
+                off = at.get(d, -1)
+                if off < 0 or q[off] != d[0] or q[off + 1] != d[1]:
+                    off = self._record(d, cur)
+                current = q[off + LAST]
+                if cur > current:
+                    current = self._roll(off, cur)
                 if current - bucket <= WINDOW:
                     index = off + TOK + bucket % RING
                     old = q[index]
-                    new = max(0, old + delta)
+                    new = old + delta
+                    if new < 0:
+                        new = 0
                     q[index] = new
                     q[off + TSUM] += new - old
                 elif delta > 0:
