@@ -250,7 +250,7 @@ def test_environment_variables_fill_number_fields(tmp_path):
         load_settings(path, env={"PORT": "four thousand", "T": "1", "K": "x"})
 
 
-def test_a_table_no_plugin_reads_is_reported(make_gateway, caplog):
+def test_a_table_no_plugin_reads_is_reported(make_client, caplog):
     with caplog.at_level("WARNING", logger="plugbay"):
-        make_gateway({"sever": {"port": 1}}, plugins=[])
+        make_client({"sever": {"port": 1}}, plugins=[])
     assert "[sever] names no loaded plugin" in caplog.text
