@@ -77,6 +77,8 @@ class InProcessGateway:
         return gateway
 
     def start(self) -> Self:
+        # a bad config raises its ConfigError here, not wrapped by the lifespan's task group
+        self.gateway.check_config()
         self._portal_client.__enter__()
         self._started = True
         return self

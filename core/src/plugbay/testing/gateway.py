@@ -133,6 +133,11 @@ class RunningGateway(GatewayServer):
     def base_url(self) -> str:
         return self.url + "/v1"
 
+    def start(self, timeout: float = 60.0) -> Self:
+        # a bad config raises its ConfigError here, not "failed to start" from the server thread
+        self.gateway.check_config()
+        return super().start(timeout)
+
     def openai(self, **kwargs: Any) -> Any:
         """An ``openai.OpenAI`` client for this gateway (needs the ``openai`` package)."""
         import openai
