@@ -1,6 +1,6 @@
-"""A plugin scaffolded outside the repository (``plugbay new plugin``), installed with
-``pip install -e .`` into a fresh virtual environment beside plugbay, passes its own tests
-and is served by ``plugbay serve``."""
+"""Plugins scaffolded outside the repository (``plugbay new plugin``, an adapter and a
+policy), installed with ``pip install -e .`` into a fresh virtual environment beside plugbay,
+pass their own tests and are served by ``plugbay serve``."""
 
 from __future__ import annotations
 
@@ -35,8 +35,8 @@ upstream_model = "their-model"
 """
 
 
-def install(tmp_path: Path, plugin: Path) -> Path:
-    """A venv with core (from the workspace, not editable), the plugin (editable) and its
+def install(tmp_path: Path, *plugins: Path) -> Path:
+    """A venv with core (from the workspace, not editable), the plugins (editable) and their
     test extras: what a plugin author's ``pip install -e '.[test]'`` gives."""
     venv = tmp_path / "venv"
     python = venv / "bin" / "python"
@@ -50,28 +50,14 @@ def install(tmp_path: Path, plugin: Path) -> Path:
     else:
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         command = [str(python), "-m", "pip", "install", "--quiet"]
-    command += [str(REPO / "core"), "-e", f"{plugin}[test]"]
+    command.append(str(REPO / "core"))
+    for plugin in plugins:
+        command += ["-e", f"{plugin}[test]"]
     subprocess.run(command, check=True, timeout=600, env=clean_env())
     return python
 
 
-def test_a_scaffolded_adapter_passes_its_tests_and_is_served(tmp_path):
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
-    made = run_cli("new", "plugin", "acme", "--kind", "adapter", cwd=elsewhere)
-    assert made.returncode == 0, made.stderr
-    plugin = elsewhere / "plugbay-acme"
-    python = install(tmp_path, plugin)
-
-    where = subprocess.run(
-        [str(python), "-c", "import plugbay, plugbay_acme; print(plugbay.__file__)"],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=clean_env(),
-    )
-    assert str(tmp_path / "venv") in where.stdout  # core installed, not the workspace's
-
+def run_tests(python: Path, plugin: Path) -> str:
     tests = subprocess.run(
         [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider"],
         cwd=plugin,
@@ -82,11 +68,34 @@ def test_a_scaffolded_adapter_passes_its_tests_and_is_served(tmp_path):
         check=False,
     )
     assert tests.returncode == 0, tests.stdout + tests.stderr
-    assert "17 passed" in tests.stdout
+    return tests.stdout
+
+
+def test_scaffolded_plugins_pass_their_tests_and_are_served(tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for name, kind in (("acme", "adapter"), ("guard", "policy")):
+        made = run_cli("new", "plugin", name, "--kind", kind, cwd=elsewhere)
+        assert made.returncode == 0, made.stderr
+    adapter, policy = elsewhere / "plugbay-acme", elsewhere / "plugbay-guard"
+    python = install(tmp_path, adapter, policy)
+
+    where = subprocess.run(
+        [str(python), "-c", "import plugbay, plugbay_acme; print(plugbay.__file__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=clean_env(),
+    )
+    assert str(tmp_path / "venv") in where.stdout  # core installed, not the workspace's
+
+    assert "17 passed" in run_tests(python, adapter)  # the whole conformance suite
+    assert "4 passed" in run_tests(python, policy)
 
     listed = run_cli("plugins", cwd=tmp_path, python=python)
     assert listed.returncode == 0, listed.stderr
     assert "acme  (plugbay-acme 0.1.0)" in listed.stdout.splitlines()
+    assert "guard  (plugbay-guard 0.1.0)" in listed.stdout.splitlines()
 
     with ScriptedUpstream() as upstream:  # answers like OpenAI: echoes the last message
         (tmp_path / "plugbay.toml").write_text(CONFIG.format(base_url=upstream.base_url))
@@ -95,9 +104,10 @@ def test_a_scaffolded_adapter_passes_its_tests_and_is_served(tmp_path):
             served.wait_ready()
             client = openai.OpenAI(base_url=served.url + "/v1", api_key=MASTER, max_retries=0)
             with client:
-                answer = client.chat.completions.create(
+                raw = client.chat.completions.with_raw_response.create(
                     model="acme-model", messages=[{"role": "user", "content": "hi from acme"}]
                 )
+                answer = raw.parse()
                 streamed = "".join(
                     chunk.choices[0].delta.content or ""
                     for chunk in client.chat.completions.create(
@@ -107,6 +117,7 @@ def test_a_scaffolded_adapter_passes_its_tests_and_is_served(tmp_path):
                     )
                     if chunk.choices
                 )
+        assert raw.headers["x-guard-in-flight"] == "1"  # the policy admitted it
         assert answer.model == "acme-model"
         assert answer.choices[0].message.content == "hi from acme"
         assert streamed == "streamed too"
