@@ -88,3 +88,11 @@ class MakeClient(Protocol):
         master_key: str | None = ...,
         database: str | Path | None = None,
     ) -> InProcessGateway: ...
+
+
+if TYPE_CHECKING:
+
+    def _both_are_gateway_clients(
+        served: RunningGateway, in_process: InProcessGateway
+    ) -> tuple[GatewayClient, GatewayClient]:
+        return served, in_process  # mypy checks that both keep the protocol
