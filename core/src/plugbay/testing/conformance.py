@@ -40,6 +40,7 @@ skipped.
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -116,6 +117,9 @@ def _unscripted(request: RecordedRequest) -> Reply:
     return Reply.json({"error": f"the conformance suite scripted no answer for {request}"}, 599)
 
 
+_USAGE_MODEL = "conformance-usage-model"
+"""A second public name for the model, used only by the usage test (its records alone)."""
+
 _FINISH_REASONS = {"stop", "length", "tool_calls", "content_filter", "function_call"}
 
 
@@ -190,11 +194,8 @@ class ProviderConformance:
         config = {
             "providers": [provider],
             "models": [
-                {
-                    "name": self.public_model,
-                    "provider": "conformance",
-                    "upstream_model": self.upstream_model,
-                }
+                {"name": name, "provider": "conformance", "upstream_model": self.upstream_model}
+                for name in (self.public_model, _USAGE_MODEL)
             ],
         }
         database = tmp_path_factory.mktemp("conformance") / "plugbay.db"
@@ -233,9 +234,16 @@ class ProviderConformance:
         if not self.supports_tools:
             pytest.skip("the adapter does not call tools")
 
-    def _body(self, *, stream: bool, tools: bool = False, usage: bool | None = None) -> Any:
+    def _body(
+        self,
+        *,
+        stream: bool,
+        tools: bool = False,
+        usage: bool | None = None,
+        model: str | None = None,
+    ) -> Any:
         body: dict[str, Any] = {
-            "model": self.public_model,
+            "model": model or self.public_model,
             "messages": [{"role": "user", "content": self.scenario.text}],
         }
         if tools:
@@ -410,18 +418,34 @@ class ProviderConformance:
 
     # --- usage -----------------------------------------------------------------------------
 
-    def test_usage_is_reported_for_answers_and_streams(self, conf: Conformance) -> None:
-        expected = self.expected_usage(self.scenario, tools=False)
+    def test_usage_is_reported_and_recorded_for_answers_and_streams(
+        self, conf: Conformance
+    ) -> None:
+        prompt, completion = self.expected_usage(self.scenario, tools=False)
         for stream in (False, True):
             reply = self.stream if stream else self.answer
             self._script(conf, reply, tools=False)
-            response, request_id = self._post(conf, self._body(stream=stream))
+            body = self._body(stream=stream, model=_USAGE_MODEL)
+            response, request_id = self._post(conf, body)
             assert response.status_code == 200, response.text
             event = conf.recorder.wait(request_id)
-            assert (event.status, event.stream, event.model) == (200, stream, self.public_model)
+            assert (event.status, event.stream, event.model) == (200, stream, _USAGE_MODEL)
             assert event.usage is not None, "the adapter reported no usage"
-            got = (event.usage.prompt_tokens, event.usage.completion_tokens)
-            assert got == expected
+            assert (event.usage.prompt_tokens, event.usage.completion_tokens) == (
+                prompt,
+                completion,
+            )
+        # the registry's usage records (written in batches, about once a second)
+        deadline = time.monotonic() + 30
+        while True:
+            answer = conf.http.get("/admin/usage", params={"model": _USAGE_MODEL})
+            assert answer.status_code == 200, answer.text
+            totals = answer.json()["totals"]
+            if totals["requests"] >= 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        got = (totals["requests"], totals["prompt_tokens"], totals["completion_tokens"])
+        assert got == (2, 2 * prompt, 2 * completion)
 
     # --- errors ----------------------------------------------------------------------------
 
