@@ -2,7 +2,7 @@
 
 Like datasette's ``ds.client``: start-up and shutdown hooks run (the app's lifespan), every
 request goes through the whole app, but there is no uvicorn, no port and no thread per
-connection, so a gateway starts and stops in a few milliseconds. Answers are read whole
+connection, so a gateway starts and stops much faster. Answers are read whole
 before the client sees them: tests of client disconnects, of a stream's timing or of
 workers need a real server (:class:`~plugbay.testing.RunningGateway`,
 :class:`~plugbay.testing.ServeProcess`).

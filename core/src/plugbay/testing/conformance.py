@@ -28,7 +28,8 @@ client gets: answers are valid OpenAI JSON with ``model`` set to the public name
 valid SSE with one role opener, ordered tool-call deltas, exactly one finish reason, a usage
 chunk when asked (and none when not) and ``[DONE]`` last; upstream errors map to the status
 and OpenAI error type of :attr:`ProviderConformance.error_contract`; a client that leaves a
-stream closes the upstream connection; usage is reported for streams and non-streams.
+stream closes the upstream connection; usage is reported (the request-finished event) and
+recorded (the registry's usage report) for streams and non-streams.
 
 It only uses the adapter's public behaviour (its config and HTTP), never its internals. An
 adapter without an upstream (``scripted = False``) answers the suite's prompt itself: it
