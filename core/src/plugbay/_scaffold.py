@@ -269,10 +269,10 @@ from plugbay import (
     ChatStream,
     PlugbayError,
     ProviderContext,
-    UpstreamError,
 )
 from plugbay.schemas import Usage
-from plugbay.wire import SSEBuffer, event_data, replace_model, upstream_error
+from plugbay.wire import SSEBuffer, event_data, replace_model
+from plugbay.wire.errors import error_fields, from_upstream
 
 
 class __CLASS__Options(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -289,11 +289,17 @@ _read_usage = msgspec.json.Decoder(_Usage).decode
 
 
 def _error(status: int, body: bytes, headers: Mapping[str, str]) -> PlugbayError:
-    if status == 503:  # unavailable for now: retryable, and the client is told so
-        return UpstreamError(
-            "The upstream is unavailable.", status_code=503, code="upstream_unavailable"
-        )
-    return upstream_error(status, body, headers)
+    """The upstream's error answer, through plugbay's one status-to-error ladder."""
+    message, error_type, param, code = error_fields(body)  # OpenAI's error body
+    return from_upstream(
+        status,
+        message,
+        code=code,
+        retry_after=headers.get("retry-after"),
+        error_type=error_type,
+        param=param,
+        upstream="__CLASS__",
+    )
 
 
 class __CLASS__Provider(BaseProvider):

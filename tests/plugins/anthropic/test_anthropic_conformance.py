@@ -24,11 +24,6 @@ def _event(kind: str, data: dict[str, Any]) -> str:
 
 class TestAnthropicConformance(ProviderConformance):
     plugins = (plugbay_anthropic,)
-    known_gaps = {
-        "test_upstream_error[503-answer]": "503 is ServiceUnavailable (server_error) until "
-        "the shared plugbay.wire ladder lands",
-        "test_upstream_error[503-stream]": "as 503-answer",
-    }
 
     def provider(self, upstream: ScriptedUpstream) -> dict[str, Any]:
         return {"type": "anthropic", "base_url": upstream.url, "api_key": self.upstream_api_key}

@@ -37,11 +37,10 @@ def _calls(scenario: Scenario) -> list[dict[str, Any]]:
 
 class TestOpenAIConformance(ProviderConformance):
     plugins = (plugbay_openai,)
-    known_gaps = {
-        "test_upstream_error[503-answer]": "503 is relayed as 502 until the shared "
-        "plugbay.wire ladder lands",
-        "test_upstream_error[503-stream]": "as 503-answer",
-    }
+    # The OpenAI-compatible relay answers 502 for every upstream 5xx, 503 included: whatever
+    # sits between the gateway and a relayed upstream may answer 503 (plugbay.wire.errors,
+    # ``unavailable=False``). The vendor adapters' 503 is 503.
+    error_contract = {**ProviderConformance.error_contract, 503: (502, "upstream_error")}
 
     def provider(self, upstream: ScriptedUpstream) -> dict[str, Any]:
         return {"type": "openai", "base_url": upstream.base_url, "api_key": self.upstream_api_key}
