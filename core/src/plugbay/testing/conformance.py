@@ -47,10 +47,17 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import httpx
-import msgspec
 import pytest
 
 from plugbay.testing.gateway import MASTER_KEY, RunningGateway, build_settings
+from plugbay.testing.openai_checks import (
+    check_completion,
+    finish_reason,
+    stream_chunks,
+    streamed_text,
+    tool_arguments,
+    usage_chunks,
+)
 from plugbay.testing.recorder import EventRecorder
 from plugbay.testing.upstream import RecordedRequest, Reply, ScriptedUpstream
 
@@ -120,8 +127,6 @@ def _unscripted(request: RecordedRequest) -> Reply:
 
 _USAGE_MODEL = "conformance-usage-model"
 """A second public name for the model, used only by the usage test (its records alone)."""
-
-_FINISH_REASONS = {"stop", "length", "tool_calls", "content_filter", "function_call"}
 
 
 class ProviderConformance:
@@ -267,64 +272,6 @@ class ProviderConformance:
         assert self.upstream_api_key not in response.text, "the provider's key reached a client"
         assert self.upstream_api_key not in repr(response.headers)
 
-    def _chunks(self, response: httpx.Response) -> list[dict[str, Any]]:
-        """The JSON chunks of a valid OpenAI SSE answer (``[DONE]`` last, nothing after)."""
-        assert response.status_code == 200, response.text
-        assert response.headers["content-type"].startswith("text/event-stream")
-        text = response.text
-        assert text.endswith("data: [DONE]\n\n"), f"the stream must end with [DONE]: {text!r}"
-        events = [event for event in text.split("\n\n") if event]
-        assert events[-1] == "data: [DONE]"
-        chunks = []
-        for event in events[:-1]:
-            assert event.startswith("data: "), f"not an SSE data event: {event!r}"
-            assert "\n" not in event, f"one line per event: {event!r}"
-            data = event.removeprefix("data: ")
-            assert data != "[DONE]", "[DONE] must come once, last"
-            chunk = msgspec.json.decode(data)
-            assert "error" not in chunk, f"an error event: {chunk}"
-            _validate_chunk(chunk)
-            assert chunk["object"] == "chat.completion.chunk"
-            assert chunk["model"] == self.public_model
-            chunks.append(chunk)
-        assert len({c["id"] for c in chunks}) == 1, "every chunk carries the same id"
-        self._check_stream_shape(chunks)
-        return chunks
-
-    def _check_stream_shape(self, chunks: list[dict[str, Any]]) -> None:
-        deltas = [(c, choice) for c in chunks for choice in c["choices"]]
-        assert deltas, "a stream has choices"
-        roles = [choice["delta"].get("role") for _, choice in deltas if "role" in choice["delta"]]
-        assert roles == ["assistant"], f"exactly one role opener, got {roles}"
-        assert "role" in deltas[0][1]["delta"], "the role opens the answer"
-        finishes = [
-            (index, choice["finish_reason"])
-            for index, (_, choice) in enumerate(deltas)
-            if choice.get("finish_reason") is not None
-        ]
-        assert len(finishes) == 1, f"exactly one finish reason, got {finishes}"
-        index, reason = finishes[0]
-        assert reason in _FINISH_REASONS
-        after = deltas[index + 1 :]
-        assert all(not choice["delta"] for _, choice in after), "nothing after the finish"
-
-    def _usage_chunks(self, chunks: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return [c for c in chunks if c.get("usage") is not None]
-
-    def _text(self, chunks: list[dict[str, Any]]) -> str:
-        return "".join(
-            choice["delta"].get("content") or "" for c in chunks for choice in c["choices"]
-        )
-
-    def _finish(self, chunks: list[dict[str, Any]]) -> str:
-        reason: str = next(
-            choice["finish_reason"]
-            for c in chunks
-            for choice in c["choices"]
-            if choice.get("finish_reason") is not None
-        )
-        return reason
-
     def _assert_usage(self, usage: Any, expected: tuple[int, int]) -> None:
         prompt, completion = expected
         got = (usage["prompt_tokens"], usage["completion_tokens"], usage["total_tokens"])
@@ -338,9 +285,7 @@ class ProviderConformance:
         assert response.status_code == 200, response.text
         assert response.headers["content-type"].startswith("application/json")
         body = response.json()
-        _validate_completion(body)
-        assert body["object"] == "chat.completion"
-        assert body["model"] == self.public_model
+        check_completion(body, self.public_model)
         (choice,) = body["choices"]
         assert choice["message"]["role"] == "assistant"
         assert choice["message"]["content"] == self.scenario.text
@@ -354,14 +299,13 @@ class ProviderConformance:
         response, _ = self._post(conf, self._body(stream=False, tools=True))
         assert response.status_code == 200, response.text
         body = response.json()
-        _validate_completion(body)
-        assert body["model"] == self.public_model
+        check_completion(body, self.public_model)
         (choice,) = body["choices"]
         assert choice["finish_reason"] == "tool_calls"
         calls = choice["message"]["tool_calls"]
         assert all(c["type"] == "function" and c["id"] for c in calls)
         assert len({c["id"] for c in calls}) == len(calls), "tool call ids are distinct"
-        got = [(c["function"]["name"], _arguments(c["function"]["arguments"])) for c in calls]
+        got = [(c["function"]["name"], tool_arguments(c["function"]["arguments"])) for c in calls]
         assert got == self.expected_tool_calls(self.scenario)
 
     # --- streams ---------------------------------------------------------------------------
@@ -370,18 +314,18 @@ class ProviderConformance:
         for usage in (None, False):
             self._script(conf, self.stream, tools=False)
             response, _ = self._post(conf, self._body(stream=True, usage=usage))
-            chunks = self._chunks(response)
-            assert self._text(chunks) == self.scenario.text
-            assert self._finish(chunks) == "stop"
-            assert self._usage_chunks(chunks) == [], "a usage chunk nobody asked for"
+            chunks = stream_chunks(response, self.public_model)
+            assert streamed_text(chunks) == self.scenario.text
+            assert finish_reason(chunks) == "stop"
+            assert usage_chunks(chunks) == [], "a usage chunk nobody asked for"
             self._check_no_secret(response)
 
     def test_stream_usage_chunk_when_asked(self, conf: Conformance) -> None:
         self._script(conf, self.stream, tools=False)
         response, _ = self._post(conf, self._body(stream=True, usage=True))
-        chunks = self._chunks(response)
-        assert self._text(chunks) == self.scenario.text
-        (usage_chunk,) = self._usage_chunks(chunks)
+        chunks = stream_chunks(response, self.public_model)
+        assert streamed_text(chunks) == self.scenario.text
+        (usage_chunk,) = usage_chunks(chunks)
         assert usage_chunk is chunks[-1], "the usage chunk comes last, before [DONE]"
         assert usage_chunk["choices"] == []
         self._assert_usage(usage_chunk["usage"], self.expected_usage(self.scenario, tools=False))
@@ -390,8 +334,8 @@ class ProviderConformance:
         self._require_tools()
         self._script(conf, self.stream, tools=True)
         response, _ = self._post(conf, self._body(stream=True, tools=True, usage=True))
-        chunks = self._chunks(response)
-        assert self._finish(chunks) == "tool_calls"
+        chunks = stream_chunks(response, self.public_model)
+        assert finish_reason(chunks) == "tool_calls"
         deltas = [
             call
             for c in chunks
@@ -411,10 +355,10 @@ class ProviderConformance:
             assert first["function"].get("name"), "the first delta of a call names it"
             assert all(not d.get("id") and not d["function"].get("name") for d in rest), own
             arguments = "".join(d["function"].get("arguments") or "" for d in own)
-            got.append((first["function"]["name"], _arguments(arguments)))
+            got.append((first["function"]["name"], tool_arguments(arguments)))
         assert got == expected
         assert len({d["id"] for d in deltas if d.get("id")}) == len(expected)
-        (usage_chunk,) = self._usage_chunks(chunks)
+        (usage_chunk,) = usage_chunks(chunks)
         self._assert_usage(usage_chunk["usage"], self.expected_usage(self.scenario, tools=True))
 
     # --- usage -----------------------------------------------------------------------------
@@ -489,23 +433,3 @@ class ProviderConformance:
         (sent,) = conf.upstream.wait_arrived(1)
         assert sent.done.wait(30), "the upstream request is still open after the client left"
         assert sent.disconnected, "the gateway let the upstream answer finish"
-
-
-def _arguments(text: str) -> Any:
-    assert isinstance(text, str), "tool call arguments are a JSON string"
-    return msgspec.json.decode(text)
-
-
-def _validate_completion(body: Any) -> None:
-    """Check ``body`` against the openai SDK's own model of an answer."""
-    from openai.types.chat import ChatCompletion
-
-    ChatCompletion.model_validate(body, strict=False)
-    for choice in body["choices"]:
-        assert choice["finish_reason"] in _FINISH_REASONS
-
-
-def _validate_chunk(chunk: Any) -> None:
-    from openai.types.chat import ChatCompletionChunk
-
-    ChatCompletionChunk.model_validate(chunk, strict=False)
