@@ -33,8 +33,8 @@ class WrongModel(FakeProvider):
 class Broken:
     @hookimpl
     def plugbay_register_adapters(self, register):
-        register("two-roles", TwoRoles, options=FakeOptions)
-        register("wrong-model", WrongModel, options=FakeOptions)
+        register.adapter("two-roles", TwoRoles, options=FakeOptions)
+        register.adapter("wrong-model", WrongModel, options=FakeOptions)
 
 
 class FakeSuite(ProviderConformance):

@@ -133,18 +133,20 @@ ADAPTER_INIT = '''
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from plugbay import hookimpl
 
+if TYPE_CHECKING:
+    from plugbay import AdapterRegister
+
 
 @hookimpl
-def plugbay_register_adapters(register: Callable[..., Any]) -> None:
+def plugbay_register_adapters(register: AdapterRegister) -> None:
     # imported here: listing plugins (``plugbay plugins``) needs no adapter code
     from __PKG__.provider import __CLASS__Options, __CLASS__Provider
 
-    register("__SHORT__", __CLASS__Provider, options=__CLASS__Options)
+    register.adapter("__SHORT__", __CLASS__Provider, options=__CLASS__Options)
 '''
 
 ADAPTER_PROVIDER = '''
@@ -347,17 +349,19 @@ POLICY_INIT = '''
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from plugbay import hookimpl
 
+if TYPE_CHECKING:
+    from plugbay import RateLimiterRegister
+
 
 @hookimpl
-def plugbay_register_rate_limiters(register: Callable[[Any], None]) -> None:
+def plugbay_register_rate_limiters(register: RateLimiterRegister) -> None:
     from __PKG__.policy import InFlightLimit
 
-    register(InFlightLimit())
+    register.rate_limiter(InFlightLimit())
 '''
 
 POLICY_MODULE = '''
@@ -365,10 +369,7 @@ POLICY_MODULE = '''
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-from plugbay import RateLimited, RequestContext, hookimpl
+from plugbay import RateLimited, RateLimiterRegister, RequestContext, hookimpl
 
 HEADER = "x-__SHORT__-in-flight"
 
@@ -397,8 +398,8 @@ class InFlightLimit:
         self.in_flight -= 1
 
     @hookimpl
-    def plugbay_register_rate_limiters(self, register: Callable[[Any], None]) -> None:
-        register(self)
+    def plugbay_register_rate_limiters(self, register: RateLimiterRegister) -> None:
+        register.rate_limiter(self)
 '''
 
 POLICY_TEST = '''

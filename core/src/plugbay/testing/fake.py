@@ -26,9 +26,9 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -45,6 +45,9 @@ from plugbay import (
 )
 from plugbay.schemas import Usage
 from plugbay.wire import embeddings_answer, encode_event
+
+if TYPE_CHECKING:
+    from plugbay import AdapterRegister
 
 __all__ = ["FakeAdapter", "FakeOptions", "FakeProvider"]
 
@@ -148,8 +151,8 @@ class FakeProvider(BaseProvider):
 
 
 @hookimpl
-def plugbay_register_adapters(register: Callable[..., None]) -> None:
-    register("fake", FakeProvider, options=FakeOptions)
+def plugbay_register_adapters(register: AdapterRegister) -> None:
+    register.adapter("fake", FakeProvider, options=FakeOptions)
 
 
 class FakeAdapter:
@@ -160,5 +163,5 @@ class FakeAdapter:
         """The public model of every request that reached this adapter's providers, in order."""
 
     @hookimpl
-    def plugbay_register_adapters(self, register: Callable[..., None]) -> None:
-        register("fake", partial(FakeProvider, calls=self.calls), options=FakeOptions)
+    def plugbay_register_adapters(self, register: AdapterRegister) -> None:
+        register.adapter("fake", partial(FakeProvider, calls=self.calls), options=FakeOptions)
