@@ -11,10 +11,9 @@ CONFIG = {"providers": [{"name": "f", "type": "fake"}], "models": [{"name": "m",
 
 
 @pytest.fixture
-def admin(make_gateway, master_key, caplog):
-    gw = make_gateway(CONFIG, plugins=[fake])
-    headers = {"authorization": f"Bearer {master_key}", "content-type": "application/json"}
-    with httpx.Client(base_url=gw.url, headers=headers, timeout=30) as client:
+def admin(make_client, caplog):
+    gw = make_client(CONFIG, plugins=[fake])
+    with gw.http(headers={"content-type": "application/json"}) as client:
         yield client
     assert "Traceback" not in caplog.text
     assert "unhandled error" not in caplog.text
@@ -91,7 +90,7 @@ def test_a_provider_with_a_safe_name_is_reachable_everywhere(admin):
     assert admin.delete(f"/admin/models/{name}").status_code == 200
 
 
-def test_the_config_file_refuses_the_same(make_gateway):
+def test_the_config_file_refuses_the_same():
     from plugbay._settings import ConfigError, parse_settings
 
     bad = [

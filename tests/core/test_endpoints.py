@@ -6,7 +6,6 @@ import base64
 import os
 import struct
 
-import httpx
 import openai
 import pytest
 from litestar.testing import TestClient
@@ -17,15 +16,13 @@ from tests.core.support import CHAT, relay, relay_config
 
 
 @pytest.fixture
-def gw(make_gateway, scripted_upstream):
-    return make_gateway(relay_config(scripted_upstream.base_url), plugins=[relay])
+def gw(make_client, scripted_upstream):
+    return make_client(relay_config(scripted_upstream.base_url), plugins=[relay])
 
 
 @pytest.fixture
 def http(gw, master_key):
-    with httpx.Client(
-        base_url=gw.url, headers={"authorization": f"Bearer {master_key}"}, timeout=10
-    ) as client:
+    with gw.http() as client:
         yield client
 
 
@@ -262,8 +259,8 @@ def test_paths_without_v1_prefix(gw, http):
 
 def test_health(gw):
     # No credential needed: load balancers probe these.
-    assert httpx.get(gw.url + "/health").json() == {"status": "ok"}
-    ready = httpx.get(gw.url + "/health/ready")
+    assert gw.http(auth=False).get("/health").json() == {"status": "ok"}
+    ready = gw.http(auth=False).get("/health/ready")
     assert ready.status_code == 200
     assert ready.json() == {"status": "ready", "models": 2, "pid": os.getpid()}
 

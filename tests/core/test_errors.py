@@ -16,17 +16,15 @@ ERROR_KEYS = {"message", "type", "param", "code"}
 
 
 @pytest.fixture
-def gw(make_gateway, scripted_upstream):
+def gw(make_client, scripted_upstream):
     # 2 s: a hang is told apart quickly, and an answer that comes at once is never late even
     # when the machine is busy (this process runs the upstream, the gateway and the client)
-    return make_gateway(relay_config(scripted_upstream.base_url, timeout=2), plugins=[relay])
+    return make_client(relay_config(scripted_upstream.base_url, timeout=2), plugins=[relay])
 
 
 @pytest.fixture
-def http(gw, master_key):
-    with httpx.Client(
-        base_url=gw.url, headers={"authorization": f"Bearer {master_key}"}, timeout=10
-    ) as client:
+def http(gw):
+    with gw.http(timeout=10) as client:
         yield client
 
 
@@ -126,7 +124,7 @@ ENDPOINTS = [
     [{}, {"authorization": "Bearer sk-wrong-key-0123456789"}, {"authorization": "Basic abc"}],
 )
 def test_missing_or_bad_key_is_401(gw, scripted_upstream, method, path, body, headers):
-    response = httpx.request(method, gw.url + path, json=body, headers=headers)
+    response = gw.http(auth=False).request(method, path, json=body, headers=headers)
     assert response.status_code == 401
     error = error_of(response)
     assert error["code"] in {"invalid_api_key", "missing_api_key"}
@@ -180,12 +178,10 @@ def test_wrong_method_is_an_openai_405(http, method, path):
 # --- 413 ----------------------------------------------------------------------------------------
 
 
-def test_default_body_limit_is_20_mib(make_gateway, master_key, scripted_upstream):
+def test_default_body_limit_is_20_mib(make_client, master_key, scripted_upstream):
     # relaying 20 MiB takes a while on a busy machine: not the 0.5 s of the other tests
-    gw = make_gateway(relay_config(scripted_upstream.base_url, timeout=60), plugins=[relay])
-    http = httpx.Client(
-        base_url=gw.url, headers={"authorization": f"Bearer {master_key}"}, timeout=60
-    )
+    gw = make_client(relay_config(scripted_upstream.base_url, timeout=60), plugins=[relay])
+    http = gw.http()
     assert gw.settings.server.max_body_size == 20 * 1024 * 1024
     padding = "x" * (20 * 1024 * 1024)
     response = http.post(
@@ -204,15 +200,15 @@ def test_default_body_limit_is_20_mib(make_gateway, master_key, scripted_upstrea
 
 
 def test_body_limit_is_configurable_and_applies_to_chunked_bodies(
-    make_gateway, scripted_upstream, master_key
+    make_client, scripted_upstream, master_key
 ):
-    gw = make_gateway(
+    gw = make_client(
         {**relay_config(scripted_upstream.base_url), "server": {"max_body_size": 1000}},
         plugins=[relay],
     )
     headers = {"authorization": f"Bearer {master_key}", "content-type": "application/json"}
     body = b'{"model": "public", "messages": [{"role": "user", "content": "' + b"y" * 1000 + b'"}]}'
-    response = httpx.post(gw.url + "/v1/chat/completions", content=body, headers=headers)
+    response = gw.http(auth=False).post("/v1/chat/completions", content=body, headers=headers)
     assert response.status_code == 413
     assert "1000" in error_of(response)["message"]
 
@@ -220,9 +216,9 @@ def test_body_limit_is_configurable_and_applies_to_chunked_bodies(
         for start in range(0, len(body), 100):
             yield body[start : start + 100]
 
-    response = httpx.post(gw.url + "/v1/chat/completions", content=chunked(), headers=headers)
+    response = gw.http(auth=False).post("/v1/chat/completions", content=chunked(), headers=headers)
     assert response.status_code == 413
-    ok = httpx.post(gw.url + "/v1/chat/completions", json=CHAT, headers=headers)
+    ok = gw.http(auth=False).post("/v1/chat/completions", json=CHAT, headers=headers)
     assert ok.status_code == 200
 
 
@@ -265,9 +261,9 @@ def test_upstream_dropping_the_connection_is_502(gw, scripted_upstream):
     assert info.value.status_code == 502
 
 
-def test_unreachable_upstream_is_502(make_gateway):
+def test_unreachable_upstream_is_502(make_client):
     closed = f"http://127.0.0.1:{free_port()}/v1"
-    gw = make_gateway(relay_config(closed), plugins=[relay])
+    gw = make_client(relay_config(closed), plugins=[relay])
     with pytest.raises(openai.InternalServerError) as info:
         gw.openai().chat.completions.create(**CHAT)
     assert info.value.status_code == 502
@@ -438,7 +434,7 @@ def test_every_answer_carries_x_request_id(http, method, path, body, status):
 
 
 def test_request_id_on_401_and_upstream_errors(gw, http, scripted_upstream):
-    response = httpx.get(gw.url + "/v1/models", headers={"x-request-id": "abc"})
+    response = gw.http(auth=False).get("/v1/models", headers={"x-request-id": "abc"})
     assert response.status_code == 401
     assert response.headers["x-request-id"] == "abc"
     scripted_upstream.script(Reply.error(500, "boom"))

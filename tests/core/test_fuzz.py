@@ -123,10 +123,9 @@ PROVIDER_FIELDS: dict[str, st.SearchStrategy[Any]] = {
 
 
 @pytest.fixture
-def client(make_gateway, master_key):
-    gw = make_gateway(CONFIG, plugins=[fake])
-    headers = {"authorization": f"Bearer {master_key}", "content-type": "application/json"}
-    with httpx.Client(base_url=gw.url, headers=headers, timeout=60) as http:
+def client(make_client):
+    gw = make_client(CONFIG, plugins=[fake])
+    with gw.http(headers={"content-type": "application/json"}) as http:
         yield http
 
 

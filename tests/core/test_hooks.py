@@ -68,7 +68,7 @@ class Counting:
         self._count("routes")
 
 
-def test_registration_hooks_run_once_and_never_per_request(make_gateway, master_key, monkeypatch):
+def test_registration_hooks_run_once_and_never_per_request(make_client, master_key, monkeypatch):
     counting = Counting()
     finished: list[Any] = []
 
@@ -77,7 +77,7 @@ def test_registration_hooks_run_once_and_never_per_request(make_gateway, master_
         def plugbay_request_finished(self, event: Any) -> None:
             finished.append(event)
 
-    gw = make_gateway(CANNED_CONFIG, plugins=[canned, counting, Listener()])
+    gw = make_client(CANNED_CONFIG, plugins=[canned, counting, Listener()])
     assert counting.calls == dict.fromkeys(
         ["adapters", "authenticators", "rate_limiters", "caches", "routes"], 1
     )
@@ -103,8 +103,8 @@ def test_registration_hooks_run_once_and_never_per_request(make_gateway, master_
     assert set(counting.calls.values()) == {1}
 
 
-def test_register_adapters_with_options(make_gateway):
-    gw = make_gateway(
+def test_register_adapters_with_options(make_client):
+    gw = make_client(
         {
             "providers": [{"name": "c", "type": "canned", "text": "from options"}],
             "models": [{"name": "canned", "provider": "c"}],
@@ -129,7 +129,7 @@ def test_register_adapters_options_are_validated(tmp_path):
     assert str(info.value) == "test config: providers[0].txt: Object contains unknown field `txt`"
 
 
-def test_register_adapters_first_plugin_wins(make_gateway):
+def test_register_adapters_first_plugin_wins(make_client):
     from tests.core.support import CannedProvider
 
     class OverrideProvider(CannedProvider):
@@ -141,7 +141,7 @@ def test_register_adapters_first_plugin_wins(make_gateway):
         def plugbay_register_adapters(self, register: Callable[..., None]) -> None:
             register("canned", OverrideProvider)
 
-    gw = make_gateway(CANNED_CONFIG, plugins=[canned, Override()])
+    gw = make_client(CANNED_CONFIG, plugins=[canned, Override()])
     assert gw.gateway.adapters["canned"].plugin == "Override"
     reply = gw.openai().chat.completions.create(**CANNED_CHAT)
     assert reply.choices[0].message.content == "overridden"
@@ -178,9 +178,9 @@ class KeyAuth:
         register(self)
 
 
-def test_register_authenticators(make_gateway, master_key):
+def test_register_authenticators(make_client, master_key):
     key_auth = KeyAuth()
-    gw = make_gateway(
+    gw = make_client(
         {
             "providers": [{"name": "c", "type": "canned"}],
             "models": [{"name": "canned", "provider": "c"}, {"name": "other", "provider": "c"}],
@@ -225,10 +225,10 @@ class Limiter:
         register(self)
 
 
-def test_register_rate_limiters(make_gateway, master_key):
+def test_register_rate_limiters(make_client, master_key):
     limiter = Limiter(admit=2)
-    gw = make_gateway(CANNED_CONFIG, plugins=[canned, limiter])
-    with httpx.Client(base_url=gw.url, headers=auth(master_key)) as http:
+    gw = make_client(CANNED_CONFIG, plugins=[canned, limiter])
+    with gw.http() as http:
         first = http.post("/v1/chat/completions", json=CANNED_CHAT)
         assert first.headers["x-ratelimit-remaining-requests"] == "1"
         streamed = http.post("/v1/chat/completions", json={**CANNED_CHAT, "stream": True})
@@ -245,14 +245,14 @@ def test_register_rate_limiters(make_gateway, master_key):
         gw.openai().chat.completions.create(**CANNED_CHAT)
 
 
-def test_a_refusing_limiter_gives_back_what_others_granted(make_gateway, master_key):
+def test_a_refusing_limiter_gives_back_what_others_granted(make_client, master_key):
     class Strict(Limiter):  # a plugin's name is its class name: one each
         pass
 
     generous, strict = Limiter(admit=10), Strict(admit=0)
-    gw = make_gateway(CANNED_CONFIG, plugins=[canned, strict, generous])
-    response = httpx.post(
-        gw.url + "/v1/chat/completions", json=CANNED_CHAT, headers=auth(master_key)
+    gw = make_client(CANNED_CONFIG, plugins=[canned, strict, generous])
+    response = gw.http(auth=False).post(
+        "/v1/chat/completions", json=CANNED_CHAT, headers=auth(master_key)
     )
     assert response.status_code == 429
     assert len(generous.acquired) == 1
@@ -280,7 +280,7 @@ class DictCache:
         register(self)
 
 
-def test_register_caches(make_gateway, scripted_upstream, master_key):
+def test_register_caches(make_client, scripted_upstream, master_key):
     cache = DictCache()
     events: list[Any] = []
 
@@ -289,7 +289,7 @@ def test_register_caches(make_gateway, scripted_upstream, master_key):
         def plugbay_request_finished(self, event: Any) -> None:
             events.append(event)
 
-    gw = make_gateway(relay_config(scripted_upstream.base_url), plugins=[relay, cache, Listener()])
+    gw = make_client(relay_config(scripted_upstream.base_url), plugins=[relay, cache, Listener()])
     client = gw.openai()
     first = client.chat.completions.create(**CHAT)
     second = client.chat.completions.create(**CHAT)
@@ -323,7 +323,7 @@ def test_register_caches(make_gateway, scripted_upstream, master_key):
     assert client.chat.completions.create(**{**CHAT, "temperature": 0.5}).model == "public"
 
 
-def test_a_failing_cache_does_not_fail_requests(make_gateway, master_key):
+def test_a_failing_cache_does_not_fail_requests(make_client, master_key):
     class Broken(DictCache):
         async def get(self, ctx: RequestContext, request: Any) -> bytes | None:
             raise RuntimeError("cache down")
@@ -331,11 +331,11 @@ def test_a_failing_cache_does_not_fail_requests(make_gateway, master_key):
         async def set(self, ctx: RequestContext, request: Any, content: bytes) -> None:
             raise RuntimeError("cache down")
 
-    gw = make_gateway(CANNED_CONFIG, plugins=[canned, Broken()])
+    gw = make_client(CANNED_CONFIG, plugins=[canned, Broken()])
     assert gw.openai().chat.completions.create(**CANNED_CHAT).model == "canned"
 
 
-def test_register_routes(make_gateway, master_key):
+def test_register_routes(make_client, master_key):
     @get("/extra/hello")
     async def hello() -> dict[str, str]:
         return {"hello": "world"}
@@ -345,8 +345,8 @@ def test_register_routes(make_gateway, master_key):
         def plugbay_register_routes(self, register: Callable[[Any], None]) -> None:
             register(hello)
 
-    gw = make_gateway(CANNED_CONFIG, plugins=[canned, Routes()])
-    response = httpx.get(gw.url + "/extra/hello")
+    gw = make_client(CANNED_CONFIG, plugins=[canned, Routes()])
+    response = gw.http(auth=False).get("/extra/hello")
     assert response.json() == {"hello": "world"}
     assert response.headers["x-request-id"]
 
@@ -405,10 +405,10 @@ class AsyncLifecycle:
         self.log.append("async shutdown")
 
 
-def test_startup_and_shutdown_sync_and_async(make_gateway):
+def test_startup_and_shutdown_sync_and_async(make_client):
     sync = Lifecycle()
     both = [sync, AsyncLifecycle(sync.log)]
-    gw = make_gateway(CANNED_CONFIG, plugins=[canned, *both])
+    gw = make_client(CANNED_CONFIG, plugins=[canned, *both])
     # Startup runs after the registry is loaded, before the first request.
     assert sorted(sync.log) == ["async startup", "sync startup Lifecycle state={}"]
     gw.openai().chat.completions.create(**CANNED_CHAT)
@@ -429,7 +429,7 @@ def test_a_failing_startup_stops_start_up(tmp_path):
     server.stop()
 
 
-def test_a_failing_shutdown_is_logged_and_others_still_run(make_gateway, caplog):
+def test_a_failing_shutdown_is_logged_and_others_still_run(make_client, caplog):
     sync = Lifecycle()
 
     class Broken:
@@ -437,7 +437,7 @@ def test_a_failing_shutdown_is_logged_and_others_still_run(make_gateway, caplog)
         def plugbay_shutdown(self) -> None:
             raise RuntimeError("flush failed")
 
-    gw = make_gateway(CANNED_CONFIG, plugins=[canned, sync, Broken()])
+    gw = make_client(CANNED_CONFIG, plugins=[canned, sync, Broken()])
     with caplog.at_level(logging.ERROR, logger="plugbay._plugins"):
         gw.stop()
     assert "sync shutdown" in sync.log
@@ -477,7 +477,7 @@ def test_shutdown_runs_after_in_flight_requests(make_gateway, scripted_upstream,
     assert order == ["answered", "shutdown"]
 
 
-def test_request_finished(make_gateway, master_key):
+def test_request_finished(make_client, master_key):
     seen: list[tuple[Any, str]] = []
     done = asyncio.Event()
 
@@ -492,13 +492,13 @@ def test_request_finished(make_gateway, master_key):
             await asyncio.sleep(0.05)
             seen.append((event, "async"))
 
-    gw = make_gateway(CANNED_CONFIG, plugins=[canned, Sync(), Async()])
-    with httpx.Client(base_url=gw.url, headers=auth(master_key)) as http:
+    gw = make_client(CANNED_CONFIG, plugins=[canned, Sync(), Async()])
+    with gw.http() as http:
         http.post("/v1/chat/completions", json=CANNED_CHAT, headers={"x-request-id": "r1"})
         http.post("/v1/chat/completions", json={**CANNED_CHAT, "stream": True})
         http.post("/v1/embeddings", json={"model": "canned", "input": "x"})
         http.post("/v1/chat/completions", json={**CANNED_CHAT, "model": "nope"})
-        httpx.post(gw.url + "/v1/chat/completions", json=CANNED_CHAT)  # no key
+        gw.http(auth=False).post("/v1/chat/completions", json=CANNED_CHAT)  # no key
     gw.stop()  # waits for the async listeners
     assert not done.is_set()
     sync_events = [e for e, kind in seen if kind == "sync"]
@@ -527,7 +527,7 @@ def test_request_finished(make_gateway, master_key):
     assert (anonymous.status, anonymous.key_id) == (401, None)
 
 
-def test_plugins_without_settings_argument(make_gateway):
+def test_plugins_without_settings_argument(make_client):
     # Implementations may take any subset of a hook's arguments.
     class NoArgs:
         @hookimpl
@@ -538,5 +538,5 @@ def test_plugins_without_settings_argument(make_gateway):
         def plugbay_request_finished(self) -> None:
             pass
 
-    gw = make_gateway(CANNED_CONFIG, plugins=[canned, NoArgs()])
+    gw = make_client(CANNED_CONFIG, plugins=[canned, NoArgs()])
     assert gw.openai().chat.completions.create(**CANNED_CHAT).model == "canned"

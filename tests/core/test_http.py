@@ -15,21 +15,21 @@ from tests.core.support import CHAT, relay, relay_config
 
 
 def post_chat(gw, master_key, **extra) -> httpx.Response:
-    return httpx.post(
-        gw.url + "/v1/chat/completions",
+    return gw.http(auth=False).post(
+        "/v1/chat/completions",
         json={**CHAT, **extra},
         headers={"authorization": f"Bearer {master_key}"},
         timeout=10,
     )
 
 
-def test_one_pooled_client_per_provider(make_gateway, scripted_upstream, master_key):
+def test_one_pooled_client_per_provider(make_client, scripted_upstream, master_key):
     config = relay_config(scripted_upstream.base_url)
     config["providers"].append(
         {"name": "other", "type": "relay", "base_url": scripted_upstream.base_url}
     )
     config["models"].append({"name": "m-other", "provider": "other"})
-    gw = make_gateway(config, plugins=[relay])
+    gw = make_client(config, plugins=[relay])
     routes = gw.gateway.routes
     assert routes["public"].provider is routes["org/team/model-1"].provider
     assert routes["public"].provider.http is not routes["m-other"].provider.http
@@ -44,8 +44,8 @@ def test_one_pooled_client_per_provider(make_gateway, scripted_upstream, master_
     assert remotes[10] != remotes[0]
 
 
-def test_max_connections_bounds_the_pool(make_gateway, scripted_upstream, master_key):
-    gw = make_gateway(relay_config(scripted_upstream.base_url, max_connections=1), plugins=[relay])
+def test_max_connections_bounds_the_pool(make_client, scripted_upstream, master_key):
+    gw = make_client(relay_config(scripted_upstream.base_url, max_connections=1), plugins=[relay])
     scripted_upstream.script(*(Reply.json({"ok": i}, delay=0.4) for i in range(3)))
     results: list[float] = []
 
@@ -64,8 +64,8 @@ def test_max_connections_bounds_the_pool(make_gateway, scripted_upstream, master
     assert len({r.remote for r in scripted_upstream.requests}) == 1
 
 
-def test_timeout_comes_from_the_provider_entry(make_gateway, scripted_upstream, master_key):
-    gw = make_gateway(relay_config(scripted_upstream.base_url, timeout=2), plugins=[relay])
+def test_timeout_comes_from_the_provider_entry(make_client, scripted_upstream, master_key):
+    gw = make_client(relay_config(scripted_upstream.base_url, timeout=2), plugins=[relay])
     scripted_upstream.script(Reply.json({"late": True}, delay=0.2), Reply.hang(60))
     assert post_chat(gw, master_key).status_code == 200  # within the timeout
     started = time.monotonic()
@@ -74,8 +74,8 @@ def test_timeout_comes_from_the_provider_entry(make_gateway, scripted_upstream, 
     assert 1.9 < time.monotonic() - started < 20
 
 
-def test_provider_headers_are_sent(make_gateway, scripted_upstream, master_key):
-    gw = make_gateway(
+def test_provider_headers_are_sent(make_client, scripted_upstream, master_key):
+    gw = make_client(
         relay_config(scripted_upstream.base_url, headers={"X-Team": "blue"}), plugins=[relay]
     )
     post_chat(gw, master_key)
@@ -84,8 +84,8 @@ def test_provider_headers_are_sent(make_gateway, scripted_upstream, master_key):
     assert sent["authorization"] == "Bearer sk-upstream-secret"
 
 
-def test_clients_are_closed_at_shutdown(make_gateway, scripted_upstream, master_key):
-    gw = make_gateway(relay_config(scripted_upstream.base_url), plugins=[relay])
+def test_clients_are_closed_at_shutdown(make_client, scripted_upstream, master_key):
+    gw = make_client(relay_config(scripted_upstream.base_url), plugins=[relay])
     post_chat(gw, master_key)
     transport = gw.gateway.routes["public"].provider.http.transport
     session = transport._session

@@ -143,17 +143,17 @@ def test_explicit_plugins_skip_entry_points(site):
     assert names(manager) == ["CannedPlugin", "master_key"]
 
 
-def test_admin_plugins_endpoint(make_gateway, master_key):
-    gw = make_gateway(CANNED_CONFIG, plugins=[canned])
-    response = httpx.get(
-        gw.url + "/admin/plugins", headers={"authorization": f"Bearer {master_key}"}
+def test_admin_plugins_endpoint(make_client, master_key):
+    gw = make_client(CANNED_CONFIG, plugins=[canned])
+    response = gw.http(auth=False).get(
+        "/admin/plugins", headers={"authorization": f"Bearer {master_key}"}
     )
     assert response.status_code == 200
     data = response.json()["data"]
     assert [p["name"] for p in data] == ["CannedPlugin", "master_key"]
     assert data[0]["hooks"] == ["plugbay_register_adapters"]
     assert set(data[0]) == {"name", "distribution", "version", "hooks", "builtin"}
-    assert httpx.get(gw.url + "/admin/plugins").status_code == 401
+    assert gw.http(auth=False).get("/admin/plugins").status_code == 401
 
 
 # --- the command line, as a subprocess ------------------------------------------------------------

@@ -112,9 +112,9 @@ def test_the_default_path_is_plugbay_db():
     assert Settings().server.database == "plugbay.db"
 
 
-def test_the_path_comes_from_the_config(make_gateway, tmp_path):
+def test_the_path_comes_from_the_config(make_client, tmp_path):
     path = tmp_path / "elsewhere" / "registry.sqlite"
-    gw = make_gateway(
+    gw = make_client(
         {
             "server": {"database": str(path)},
             "providers": [{"name": "c", "type": "canned"}],
@@ -188,13 +188,13 @@ def test_provider_api_keys_are_never_stored(tmp_path):
         assert b"sk-p1-secret" not in file.read_bytes(), file
 
 
-def test_config_import_at_start_up_and_run_time_entries(make_gateway, tmp_path):
+def test_config_import_at_start_up_and_run_time_entries(make_client, tmp_path):
     path = tmp_path / "shared.db"
     first = {
         "providers": [{"name": "c", "type": "canned"}, {"name": "d", "type": "canned"}],
         "models": [{"name": "a", "provider": "c"}, {"name": "b", "provider": "d"}],
     }
-    gw = make_gateway(first, plugins=[canned], database=path)
+    gw = make_client(first, plugins=[canned], database=path)
     assert sorted(m.id for m in gw.openai().models.list().data) == ["a", "b"]
     # A run-time entry appears in the running gateway without a restart.
     insert_api_entries(path)
@@ -208,7 +208,7 @@ def test_config_import_at_start_up_and_run_time_entries(make_gateway, tmp_path):
         "providers": [{"name": "c", "type": "canned", "text": "changed"}],
         "models": [{"name": "a", "provider": "c"}, {"name": "z", "provider": "c"}],
     }
-    gw = make_gateway(second, plugins=[canned], database=path)
+    gw = make_client(second, plugins=[canned], database=path)
     client = gw.openai()
     assert sorted(m.id for m in client.models.list().data) == ["a", "api-m", "z"]
     answer = client.chat.completions.create(model="a", messages=[{"role": "user", "content": "x"}])

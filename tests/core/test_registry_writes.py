@@ -46,9 +46,7 @@ def set_meta(db: sqlite3.Connection, key: str, value: str) -> str:
 
 
 def admin(gw) -> httpx.Client:
-    return httpx.Client(
-        base_url=gw.url, headers={"authorization": f"Bearer {gw.api_key}"}, timeout=60
-    )
+    return gw.http()
 
 
 def count(path: Path, table: str) -> int:
@@ -132,9 +130,9 @@ def test_a_write_function_runs_again_after_busy_and_its_errors_roll_back(tmp_pat
     asyncio.run(main())
 
 
-def test_admin_writes_answer_503_not_500_while_the_lock_is_held(make_gateway, tmp_path):
+def test_admin_writes_answer_503_not_500_while_the_lock_is_held(make_client, tmp_path):
     path = tmp_path / "gw.db"
-    gw = make_gateway(CANNED_CONFIG, plugins=[canned], database=path)
+    gw = make_client(CANNED_CONFIG, plugins=[canned], database=path)
     gw.gateway.store.write_timeout = 0.3
     with admin(gw) as http:
         with locked(path):
@@ -152,9 +150,9 @@ def test_admin_writes_answer_503_not_500_while_the_lock_is_held(make_gateway, tm
     assert count(path, "keys") == 1
 
 
-def test_usage_batches_wait_for_the_lock_and_are_never_lost(make_gateway, tmp_path, caplog):
+def test_usage_batches_wait_for_the_lock_and_are_never_lost(make_client, tmp_path, caplog):
     path = tmp_path / "gw.db"
-    gw = make_gateway(CANNED_CONFIG, plugins=[canned], database=path)
+    gw = make_client(CANNED_CONFIG, plugins=[canned], database=path)
     gw.gateway.store.write_timeout = 0.2
     client = gw.openai()
     with caplog.at_level(logging.WARNING, logger="plugbay._usage"), locked(path):
@@ -200,7 +198,7 @@ def test_a_registry_file_others_can_read_is_reported(tmp_path, caplog):
 
 
 def test_the_debug_log_shows_no_sql_values_and_no_polling(
-    make_gateway, tmp_path, caplog, monkeypatch
+    make_client, tmp_path, caplog, monkeypatch
 ):
     monkeypatch.setenv("PLUGBAY_SECRET_KEY", "test-secret-key-for-the-log")
     polls = 0
@@ -217,7 +215,7 @@ def test_the_debug_log_shows_no_sql_values_and_no_polling(
     monkeypatch.setattr(Store, "changed", counting)
     caplog.set_level(logging.DEBUG)
     path = tmp_path / "gw.db"
-    gw = make_gateway(CANNED_CONFIG, plugins=[canned], database=path)
+    gw = make_client(CANNED_CONFIG, plugins=[canned], database=path)
     with admin(gw) as http:
         key = http.post("/admin/keys", json={"name": "app"}).json()["key"]
         answer = http.post(

@@ -18,17 +18,15 @@ CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
 
 
 def admin(gw) -> httpx.Client:
-    return httpx.Client(
-        base_url=gw.url, headers={"authorization": f"Bearer {gw.api_key}"}, timeout=60
-    )
+    return gw.http()
 
 
 @pytest.fixture
-def database(make_gateway, tmp_path, monkeypatch):
+def database(make_client, tmp_path, monkeypatch):
     """A registry holding provider ``up`` (its api key encrypted under KEY_A) and model ``m``."""
     path = tmp_path / "gw.db"
     monkeypatch.setenv("PLUGBAY_SECRET_KEY", KEY_A)
-    gw = make_gateway(CANNED_CONFIG, plugins=[canned], database=path)
+    gw = make_client(CANNED_CONFIG, plugins=[canned], database=path)
     with admin(gw) as http:
         answer = http.post(
             "/admin/providers",
@@ -42,12 +40,12 @@ def database(make_gateway, tmp_path, monkeypatch):
     return path
 
 
-def restart(make_gateway, database, monkeypatch, secret_key):
+def restart(make_client, database, monkeypatch, secret_key):
     if secret_key is None:
         monkeypatch.delenv("PLUGBAY_SECRET_KEY", raising=False)
     else:
         monkeypatch.setenv("PLUGBAY_SECRET_KEY", secret_key)
-    return make_gateway(CANNED_CONFIG, plugins=[canned], database=database)
+    return make_client(CANNED_CONFIG, plugins=[canned], database=database)
 
 
 @pytest.mark.parametrize(
@@ -56,10 +54,10 @@ def restart(make_gateway, database, monkeypatch, secret_key):
     ids=["missing", "changed"],
 )
 def test_an_undecryptable_provider_is_reported_everywhere(
-    make_gateway, database, monkeypatch, caplog, secret_key, code, admin_status
+    make_client, database, monkeypatch, caplog, secret_key, code, admin_status
 ):
     with caplog.at_level(logging.WARNING, logger="plugbay"):
-        gw = restart(make_gateway, database, monkeypatch, secret_key)
+        gw = restart(make_client, database, monkeypatch, secret_key)
     # start-up: one error naming the provider, the cause and its models; never the secret
     [startup] = [r for r in caplog.records if "'up'" in r.getMessage()]
     assert startup.levelno == logging.ERROR
@@ -68,7 +66,7 @@ def test_an_undecryptable_provider_is_reported_everywhere(
     assert "answer 503 meanwhile: m" in startup.getMessage()
     assert SECRET not in caplog.text
 
-    ready = httpx.get(gw.url + "/health/ready")
+    ready = gw.http(auth=False).get("/health/ready")
     assert ready.status_code == 200
     health = ready.json()
     assert health["status"] == "degraded"
@@ -112,9 +110,9 @@ def test_an_undecryptable_provider_is_reported_everywhere(
 
 
 def test_a_changed_key_is_fixed_by_giving_the_provider_a_new_api_key(
-    make_gateway, database, monkeypatch, caplog
+    make_client, database, monkeypatch, caplog
 ):
-    gw = restart(make_gateway, database, monkeypatch, KEY_B)
+    gw = restart(make_client, database, monkeypatch, KEY_B)
     caplog.set_level(logging.INFO, logger="plugbay")
     with admin(gw) as http:
         answer = http.patch("/admin/providers/up", json={"api_key": "sk-new-0123456789-NEWKEY"})
@@ -122,30 +120,30 @@ def test_a_changed_key_is_fixed_by_giving_the_provider_a_new_api_key(
         assert answer.json()["status"] == "ok"
         assert answer.json()["api_key"] == "sk-...WKEY"
     assert gw.openai().chat.completions.create(**CHAT).choices[0].message.content == "from up"
-    health = httpx.get(gw.url + "/health/ready").json()
+    health = gw.http(auth=False).get("/health/ready").json()
     assert health["status"] == "ready"
     assert "unavailable" not in health
     assert "provider 'up' can serve again" in caplog.text
 
 
-def test_a_missing_key_still_lets_the_provider_be_deleted(make_gateway, database, monkeypatch):
-    gw = restart(make_gateway, database, monkeypatch, None)
+def test_a_missing_key_still_lets_the_provider_be_deleted(make_client, database, monkeypatch):
+    gw = restart(make_client, database, monkeypatch, None)
     with admin(gw) as http:
         answer = http.patch("/admin/providers/up", json={"api_key": "sk-new-0123456789"})
         assert answer.status_code == 400  # nothing can be encrypted without the key either
         assert answer.json()["error"]["code"] == "secret_key_missing"
         assert http.delete("/admin/models/m").status_code == 200
         assert http.delete("/admin/providers/up").status_code == 200
-    assert httpx.get(gw.url + "/health/ready").json()["status"] == "ready"
+    assert gw.http(auth=False).get("/health/ready").json()["status"] == "ready"
     with pytest.raises(openai.NotFoundError):
         gw.openai().chat.completions.create(**CHAT)
 
 
 def test_a_provider_whose_settings_went_bad_is_shown_and_can_be_patched(
-    make_gateway, tmp_path, monkeypatch
+    make_client, tmp_path, monkeypatch
 ):
     path = tmp_path / "gw.db"
-    gw = make_gateway(CANNED_CONFIG, plugins=[canned], database=path)
+    gw = make_client(CANNED_CONFIG, plugins=[canned], database=path)
     with admin(gw) as http:
         answer = http.post("/admin/providers", json={"name": "up", "type": "canned"})
         assert answer.status_code == 201, answer.text
@@ -157,7 +155,7 @@ def test_a_provider_whose_settings_went_bad_is_shown_and_can_be_patched(
             "UPDATE providers SET settings = json_set(settings, '$.options.text', 1)"
             " WHERE name = 'up'"
         )
-    gw = make_gateway(CANNED_CONFIG, plugins=[canned], database=path)
+    gw = make_client(CANNED_CONFIG, plugins=[canned], database=path)
     with admin(gw) as http:
         shown = http.get("/admin/providers/up").json()
         assert shown["status"] == "misconfigured"

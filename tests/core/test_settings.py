@@ -250,7 +250,22 @@ def test_environment_variables_fill_number_fields(tmp_path):
         load_settings(path, env={"PORT": "four thousand", "T": "1", "K": "x"})
 
 
-def test_a_table_no_plugin_reads_is_reported(make_gateway, caplog):
+def test_a_table_no_plugin_reads_is_reported(make_client, caplog):
     with caplog.at_level("WARNING", logger="plugbay"):
-        make_gateway({"sever": {"port": 1}}, plugins=[])
+        make_client({"sever": {"port": 1}}, plugins=[])
     assert "[sever] names no loaded plugin" in caplog.text
+
+
+@pytest.mark.parametrize("factory", ["make_client", "make_gateway"])
+def test_a_config_error_surfaces_from_the_fixture_as_itself(request, factory):
+    from plugbay import ConfigError
+    from tests.core.support import canned
+
+    make = request.getfixturevalue(factory)
+    config = {
+        "providers": [{"name": "c", "type": "canned", "txt": "typo"}],
+        "models": [{"name": "canned", "provider": "c"}],
+    }
+    with pytest.raises(ConfigError) as info:
+        make(config, plugins=[canned])
+    assert str(info.value) == "test config: providers[0].txt: Object contains unknown field `txt`"

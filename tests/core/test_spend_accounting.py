@@ -56,8 +56,8 @@ class Accountant:
 
 
 def chat(gw, key: str) -> httpx.Response:
-    return httpx.post(
-        gw.url + "/v1/chat/completions",
+    return gw.http(auth=False).post(
+        "/v1/chat/completions",
         json={"model": "priced", "messages": [{"role": "user", "content": "hi"}]},
         headers={"authorization": f"Bearer key-{key}"},
         timeout=30,
@@ -65,21 +65,21 @@ def chat(gw, key: str) -> httpx.Response:
 
 
 def create_key(gw) -> str:
-    with httpx.Client(base_url=gw.url, headers={"authorization": f"Bearer {gw.api_key}"}) as h:
+    with gw.http() as h:
         answer = h.post("/admin/keys", json={"name": "app"})
     assert answer.status_code == 201, answer.text
     return str(answer.json()["id"])
 
 
 def flush(gw) -> None:
-    with httpx.Client(base_url=gw.url, headers={"authorization": f"Bearer {gw.api_key}"}) as h:
+    with gw.http() as h:
         assert h.get("/admin/usage").status_code == 200  # writes this worker's usage first
 
 
 @pytest.mark.parametrize("settles", [False, True])
-def test_limiters_settle_with_the_cost_and_may_claim_the_spend(make_gateway, settles):
+def test_limiters_settle_with_the_cost_and_may_claim_the_spend(make_client, settles):
     accountant, recorder = Accountant(settles), EventRecorder()
-    gw = make_gateway(MODELS, plugins=[fake, accountant, recorder])
+    gw = make_client(MODELS, plugins=[fake, accountant, recorder])
     assert chat(gw, "a").status_code == 200
     recorder.wait_for(1)  # the request finished (after its answer was sent)
     assert accountant.costs == [pytest.approx(COST)]  # before release, not after
@@ -87,9 +87,9 @@ def test_limiters_settle_with_the_cost_and_may_claim_the_spend(make_gateway, set
     assert accountant.principals["a"].spend == (0.0 if settles else pytest.approx(COST))
 
 
-def test_written_usage_is_reported_with_the_registrys_spend(make_gateway):
+def test_written_usage_is_reported_with_the_registrys_spend(make_client):
     accountant = Accountant(settles=True)
-    gw = make_gateway(MODELS, plugins=[fake, accountant])
+    gw = make_client(MODELS, plugins=[fake, accountant])
     key_id = create_key(gw)  # a key the registry holds (any authenticator may name it)
     answers = [chat(gw, key_id), chat(gw, key_id), chat(gw, "elsewhere")]
     assert [a.status_code for a in answers] == [200, 200, 200]

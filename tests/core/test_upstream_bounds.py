@@ -46,19 +46,20 @@ def recorder() -> EventRecorder:
 
 
 @pytest.fixture
-def gateway(make_gateway, scripted_upstream, recorder):
-    """``gateway(**provider_settings)``: a gateway relaying to the scripted upstream."""
+def gateway(make_client, make_gateway, scripted_upstream, recorder):
+    """``gateway(served=False, **provider_settings)``: a gateway relaying to the scripted
+    upstream; in-process, or ``served`` on a real socket (for clients that leave)."""
 
-    def make(**provider: Any):
+    def make(served: bool = False, **provider: Any):
         config = relay_config(scripted_upstream.base_url, **provider)
-        return make_gateway(config, plugins=[relay, recorder])
+        return (make_gateway if served else make_client)(config, plugins=[relay, recorder])
 
     return make
 
 
 def post(gw, master_key, body=None, path="/v1/chat/completions") -> httpx.Response:
-    return httpx.post(
-        gw.url + path,
+    return gw.http(auth=False).post(
+        path,
         json=body or CHAT,
         headers={"authorization": f"Bearer {master_key}"},
         timeout=30,
@@ -195,7 +196,7 @@ def leave_after_upstream_has_it(gw, master_key, scripted_upstream, body: dict[st
 def test_a_client_that_leaves_cancels_the_upstream_call(
     gateway, scripted_upstream, master_key, recorder, path, body, reply
 ):
-    gw = gateway(timeout=60)
+    gw = gateway(served=True, timeout=60)
     scripted_upstream.script(reply)
     left = leave_after_upstream_has_it(gw, master_key, scripted_upstream, body, path)
     (upstream,) = scripted_upstream.requests
@@ -210,7 +211,7 @@ def test_a_client_that_leaves_cancels_the_upstream_call(
 def test_the_gateway_serves_on_after_clients_leave(
     gateway, scripted_upstream, master_key, recorder
 ):
-    gw = gateway(timeout=60)
+    gw = gateway(served=True, timeout=60)
     for _ in range(5):
         scripted_upstream.script(Reply.hang(30))
         leave_after_upstream_has_it(gw, master_key, scripted_upstream, CHAT, "/v1/chat/completions")
@@ -291,12 +292,12 @@ def test_a_streamed_error_answer_is_capped(gateway, scripted_upstream, master_ke
     assert error_of(response)["code"] == "upstream_response_too_large"
 
 
-def test_the_bounds_hold_on_httpx_s_own_transport(make_gateway, scripted_upstream, master_key):
+def test_the_bounds_hold_on_httpx_s_own_transport(make_client, scripted_upstream, master_key):
     config = relay_config(
         scripted_upstream.base_url, timeout=1.0, idle_timeout=0.4, max_response_size=MiB
     )
     config["server"] = {"http_transport": "httpx"}
-    gw = make_gateway(config, plugins=[relay])
+    gw = make_client(config, plugins=[relay])
     scripted_upstream.script(
         Reply.drip(COMPLETION, interval=0.2),
         Reply.sse([chunk("a"), chunk("never")], hang_after=1),

@@ -155,9 +155,11 @@ def list_plugins(config: str | None, as_json: bool) -> None:
 
 def _add_admin_commands() -> None:
     from plugbay._cli_admin import COMMANDS
+    from plugbay._scaffold import new
 
     for command in COMMANDS:
         cli.add_command(command)
+    cli.add_command(new)
 
 
 _add_admin_commands()

@@ -7,7 +7,6 @@ import pytest
 
 import plugbay_ratelimit
 from plugbay import Principal, hookimpl
-from plugbay.testing import fake
 
 MODELS = {
     "providers": [{"name": "local", "type": "fake"}],
@@ -46,18 +45,17 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture
-def limited_gateway(make_gateway):
+def limited_gateway(make_gateway, fake_adapter):
     """``limited_gateway(ratelimit_table, keys={id: {rpm, tpm, max_parallel}})``."""
-    fake.calls.clear()
 
     def make(ratelimit: dict[str, Any] | None = None, keys: Mapping[str, Any] | None = None):
         config = {**MODELS, "ratelimit": ratelimit or {}}
-        plugins = [fake, plugbay_ratelimit, KeyedAuth(keys or {})]
+        plugins = [fake_adapter, plugbay_ratelimit, KeyedAuth(keys or {})]
         return make_gateway(config, plugins=plugins)
 
     return make
 
 
 @pytest.fixture
-def upstream_calls() -> list[str]:
-    return fake.calls
+def upstream_calls(fake_adapter) -> list[str]:
+    return fake_adapter.calls

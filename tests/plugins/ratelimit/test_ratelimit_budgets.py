@@ -55,14 +55,15 @@ class BudgetAuth:
 @pytest.fixture
 def budget_gateway(make_gateway):
     """``budget_gateway(budget, ratelimit=None, **key)``: key ``a`` with ``max_budget``."""
-    fake.calls.clear()
 
     def make(budget: float, ratelimit: dict | None = None, **key):
+        adapter = fake.FakeAdapter()
         recorder = EventRecorder()
         auth = BudgetAuth({"a": {"max_budget": budget, **key}})
         config = {**CONFIG, "ratelimit": ratelimit or {}}
-        gw = make_gateway(config, plugins=[fake, plugbay_ratelimit, auth, recorder])
+        gw = make_gateway(config, plugins=[adapter, plugbay_ratelimit, auth, recorder])
         gw.recorder = recorder
+        gw.calls = adapter.calls
         return gw
 
     return make
@@ -118,7 +119,7 @@ def test_concurrent_requests_get_exactly_what_the_budget_covers(budget_gateway):
     assert codes == [200] * 10 + [429] * 40
     for refused in (a for a in answers if a.status_code == 429):
         assert refused.json()["error"]["code"] == "budget_exceeded"
-    assert len(fake.calls) == 10  # refused before any upstream call
+    assert len(gw.calls) == 10  # refused before any upstream call
     events = gw.recorder.wait_for(50)
     assert sum(e.cost_usd or 0 for e in events) == pytest.approx(10 * 5 * TOKEN)
     # spent to the last nano-dollar: nothing more fits, and waiting does not help
@@ -128,7 +129,7 @@ def test_concurrent_requests_get_exactly_what_the_budget_covers(budget_gateway):
 def test_a_request_is_admitted_only_if_its_worst_case_fits(budget_gateway):
     gw = budget_gateway(0.001)  # ten completion tokens
     assert_budget_refusal(chat(gw, max_tokens=11), final=True)
-    assert fake.calls == []
+    assert gw.calls == []
     assert chat(gw, max_tokens=10).status_code == 200  # the worst case fits exactly
     # it cost 5 tokens: the reservation of 10 was settled to the real cost
     assert chat(gw, max_tokens=5).status_code == 200
@@ -156,10 +157,10 @@ class _Slow:
 
     def __init__(self, gw, **extra) -> None:
         self.answer: httpx.Response | None = None
-        calls = len(fake.calls)
+        calls = len(gw.calls)
         self.thread = threading.Thread(target=self._run, args=(gw, extra), daemon=True)
         self.thread.start()
-        wait_until(lambda: len(fake.calls) > calls, what="the slow request to reach upstream")
+        wait_until(lambda: len(gw.calls) > calls, what="the slow request to reach upstream")
 
     def _run(self, gw, extra) -> None:
         self.answer = chat(gw, x_delay=1.0, **extra)

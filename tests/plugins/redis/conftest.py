@@ -18,7 +18,7 @@ import plugbay_cache
 import plugbay_ratelimit
 from plugbay import Principal, hookimpl
 from plugbay._settings import Settings
-from plugbay.testing import fake, free_port
+from plugbay.testing import free_port
 from plugbay_redis.ratelimit import RedisLimitStore
 
 MODELS = {
@@ -187,13 +187,12 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture
-def upstream_calls() -> list[str]:
-    fake.calls.clear()
-    return fake.calls
+def upstream_calls(fake_adapter) -> list[str]:
+    return fake_adapter.calls
 
 
 @pytest.fixture
-def redis_gateway(make_gateway, upstream_calls) -> Callable[..., Any]:
+def redis_gateway(make_gateway, fake_adapter) -> Callable[..., Any]:
     """``redis_gateway(redis_table, ratelimit=..., cache=..., keys=...)`` on the Redis backends.
 
     ``timeout`` is :data:`GENEROUS` unless ``redis_table`` sets one.
@@ -207,7 +206,7 @@ def redis_gateway(make_gateway, upstream_calls) -> Callable[..., Any]:
         keys: Mapping[str, Mapping[str, int]] | None = None,
     ):
         config: dict[str, Any] = {**MODELS, "redis": {"timeout": GENEROUS, **redis_table}}
-        plugins: list[Any] = [fake, KeyedAuth(keys)]
+        plugins: list[Any] = [fake_adapter, KeyedAuth(keys)]
         if ratelimit is not None:
             config["ratelimit"] = {"backend": "redis", **ratelimit}
             plugins.append(plugbay_ratelimit)

@@ -9,9 +9,16 @@ For testing policies and plugins with nothing but core installed::
 It answers with the last user message (or the ``reply`` option), word by word when streaming,
 with usage of 10 prompt tokens plus one completion token per word. Fields in the request body
 steer it: ``x_delay`` (seconds before answering), ``x_chunk_delay`` (seconds between streamed
-words), ``x_fail`` (answer 502), ``x_break`` (break the stream after one chunk). Every call is
-appended to :data:`calls` (the public model name); ``system_fingerprint`` names the process,
-so tests can tell workers apart.
+words), ``x_fail`` (answer 502), ``x_break`` (break the stream after one chunk);
+``system_fingerprint`` names the process, so tests can tell workers apart.
+
+The module holds no state: to see which requests reached the adapter, register a
+:class:`FakeAdapter` instead of the module; each instance keeps its own :attr:`~FakeAdapter.calls`::
+
+    adapter = FakeAdapter()
+    gw = make_gateway(config, plugins=[adapter, my_plugin])
+    ...
+    assert adapter.calls == ["m"]
 """
 
 from __future__ import annotations
@@ -19,8 +26,9 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -38,11 +46,12 @@ from plugbay import (
 from plugbay.schemas import Usage
 from plugbay.wire import embeddings_answer, encode_event
 
-__all__ = ["FakeOptions", "FakeProvider", "calls"]
+if TYPE_CHECKING:
+    from plugbay import AdapterRegister
+
+__all__ = ["FakeAdapter", "FakeOptions", "FakeProvider"]
 
 _encode = msgspec.json.Encoder().encode
-calls: list[str] = []
-"""The public model of every request that reached a fake provider, in order."""
 
 
 class FakeOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -55,9 +64,12 @@ def _usage(words: list[str]) -> Usage:
 
 
 class FakeProvider(BaseProvider):
-    def __init__(self, ctx: ProviderContext) -> None:
+    """``calls``, when given, gets the public model of every request that reaches it."""
+
+    def __init__(self, ctx: ProviderContext, calls: list[str] | None = None) -> None:
         super().__init__(ctx)
         self.reply: str | None = ctx.options.reply
+        self.calls = calls
 
     def _words(self, request: ChatRequest) -> list[str]:
         if self.reply is not None:
@@ -66,7 +78,8 @@ class FakeProvider(BaseProvider):
         return last.split() if isinstance(last, str) else []
 
     async def _arrive(self, request: ChatRequest | EmbeddingsRequest) -> None:
-        calls.append(request.public_model)
+        if self.calls is not None:
+            self.calls.append(request.public_model)
         if request.body.get("x_fail"):
             raise UpstreamError("The upstream failed.")
         delay = request.body.get("x_delay")
@@ -138,5 +151,17 @@ class FakeProvider(BaseProvider):
 
 
 @hookimpl
-def plugbay_register_adapters(register: Callable[..., None]) -> None:
-    register("fake", FakeProvider, options=FakeOptions)
+def plugbay_register_adapters(register: AdapterRegister) -> None:
+    register.adapter("fake", FakeProvider, options=FakeOptions)
+
+
+class FakeAdapter:
+    """The ``fake`` adapter as a plugin object that records what reached it."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        """The public model of every request that reached this adapter's providers, in order."""
+
+    @hookimpl
+    def plugbay_register_adapters(self, register: AdapterRegister) -> None:
+        register.adapter("fake", partial(FakeProvider, calls=self.calls), options=FakeOptions)

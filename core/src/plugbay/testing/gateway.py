@@ -16,6 +16,7 @@ from plugbay._app import create_app
 from plugbay._settings import Settings, parse_settings
 
 if TYPE_CHECKING:
+    import httpx
     from litestar import Litestar
 
     from plugbay._gateway import Gateway
@@ -132,6 +133,11 @@ class RunningGateway(GatewayServer):
     def base_url(self) -> str:
         return self.url + "/v1"
 
+    def start(self, timeout: float = 60.0) -> Self:
+        # a bad config raises its ConfigError here, not "failed to start" from the server thread
+        self.gateway.check_config()
+        return super().start(timeout)
+
     def openai(self, **kwargs: Any) -> Any:
         """An ``openai.OpenAI`` client for this gateway (needs the ``openai`` package)."""
         import openai
@@ -139,6 +145,20 @@ class RunningGateway(GatewayServer):
         kwargs.setdefault("api_key", self.api_key)
         kwargs.setdefault("max_retries", 0)
         client = openai.OpenAI(base_url=self.base_url, **kwargs)
+        self._clients.append(client)
+        return client
+
+    def http(self, *, auth: bool = True, api_key: str | None = None, **kwargs: Any) -> httpx.Client:
+        """An ``httpx.Client`` for this gateway; it sends ``api_key`` (default: this gateway's
+        key) as a bearer token, or no credential with ``auth=False``."""
+        import httpx
+
+        key = (api_key or self.api_key) if auth else None
+        headers = dict(kwargs.pop("headers", None) or {})
+        if key:
+            headers.setdefault("authorization", f"Bearer {key}")
+        kwargs.setdefault("timeout", 60)
+        client = httpx.Client(base_url=self.url, headers=headers, **kwargs)
         self._clients.append(client)
         return client
 

@@ -215,6 +215,14 @@ class ScriptedUpstream:
             queue.extend(replies)
         return self
 
+    def clear(self) -> ScriptedUpstream:
+        """Forget the requests received and the replies not taken yet."""
+        with self._lock:
+            self._queue.clear()
+            self._by_path.clear()
+            self.requests.clear()
+        return self
+
     def _next(self, request: RecordedRequest) -> Reply:
         with self._lock:
             queue = self._by_path.get(request.path)
