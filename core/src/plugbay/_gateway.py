@@ -25,6 +25,7 @@ from plugbay._providers import ProviderContext
 from plugbay._registry import Registry, RegistryBusy, Snapshot, Store
 from plugbay._registry import owners as plugin_tables
 from plugbay._settings import ConfigError, ModelSettings, ProviderSettings
+from plugbay._stats import Stats
 from plugbay._types import FinishedRequest
 from plugbay._usage import UsageRecorder
 from plugbay._utils import await_me_maybe
@@ -91,6 +92,10 @@ class Gateway:
         """Per-gateway state for plugins, by plugin name."""
         self.snapshot = Snapshot({}, {})
         self.ready = False
+        self.draining = False
+        """Set on the first shutdown signal: ``/health/ready`` answers 503 from then on."""
+        self.stats = Stats()
+        """This worker's per-provider request statistics (``/health/detailed``)."""
         self.unavailable: dict[str, ProviderProblem] = {}
         """Providers in the registry that cannot serve, by name (``/health/ready`` shows them)."""
         self._blocked: dict[str, str] = {}
