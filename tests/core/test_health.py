@@ -258,3 +258,30 @@ def test_detailed_shows_an_undecryptable_provider(make_gateway, tmp_path, monkey
         None,
         [],
     )
+
+
+class Refusing(Limiter):
+    async def acquire(self, ctx) -> None:
+        from plugbay import RateLimited
+
+        raise RateLimited("Slow down.")
+
+
+class RefusingPlugin:
+    @hookimpl
+    def plugbay_register_rate_limiters(self, register) -> None:
+        register(Refusing(lambda: {"status": "ok"}))
+
+
+def test_requests_the_gateway_refused_are_not_the_providers(
+    make_gateway, scripted_upstream, master_key
+):
+    gw = make_gateway(relay_config(scripted_upstream.base_url), plugins=[relay, RefusingPlugin()])
+    with pytest.raises(openai.RateLimitError):
+        gw.openai().chat.completions.create(**CHAT)
+    response = httpx.get(
+        gw.url + "/health/detailed", headers={"authorization": f"Bearer {master_key}"}
+    )
+    up = provider(response.json())
+    assert (up["requests"], up["in_flight"], up["latency_ms_avg"]) == (0, 0, None)
+    assert scripted_upstream.requests == []

@@ -15,6 +15,9 @@ if TYPE_CHECKING:
 
 __all__ = ["DEGRADED_AFTER", "ProviderStats", "Stats"]
 
+ADMITTED = "plugbay.admitted"
+"""Set in ``ctx.extra`` by :meth:`plugbay._gateway.Gateway.admit` once the limiters agreed."""
+
 DEGRADED_AFTER = 3
 """Consecutive failed requests after which a provider shows as ``degraded``."""
 
@@ -48,7 +51,9 @@ class ProviderStats:
     def finished(self, ctx: RequestContext) -> None:
         self.in_flight -= 1
         status = ctx.status
-        if status == 499:  # the client left: says nothing about the provider
+        # Refused by a rate limiter, answered from the cache, or the client left: the
+        # provider was not asked, or had no chance to answer.
+        if status == 499 or ctx.cache_status == "hit" or ADMITTED not in ctx.extra:
             return
         self.requests += 1
         if status >= 500:
