@@ -113,6 +113,14 @@ class SlidingWindowLimiter:
         self._key_scopes: dict[str, Scope] = {}  # keys with a budget, seen by this worker
         self._unrecorded: dict[str, list[tuple[str | None, Any]]] = {}  # request id -> receipts
 
+    async def health(self) -> dict[str, Any]:
+        """For ``GET /health/detailed``: the store's own report (Redis: a PING), if it has one."""
+        check = getattr(self.store, "health", None)
+        if check is None:
+            return {"status": "ok", "store": type(self.store).__name__}
+        report: dict[str, Any] = await check()
+        return report
+
     async def start(self, gateway: Gateway) -> None:
         self._gateway = gateway
         await self.store.start()
