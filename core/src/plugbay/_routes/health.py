@@ -13,6 +13,7 @@ from litestar import Request, Response, get
 
 from plugbay._metadata import provider_state
 from plugbay._routes.common import json_response, require_admin
+from plugbay._stats import ProviderStats
 from plugbay._utils import await_me_maybe
 
 if TYPE_CHECKING:
@@ -93,11 +94,11 @@ async def report(gateway: Gateway) -> dict[str, Any]:
     providers = []
     for name in names:
         record = gateway.snapshot.providers.get(name)
-        figures = stats.providers.get(name)
+        figures = stats.providers.get(name) or ProviderStats()
         entry: dict[str, Any] = {
             "name": name,
             "type": record.type if record is not None else None,
-            **(figures.view() if figures is not None else _no_figures()),
+            **figures.view(),
             "models": sorted(m for m, r in gateway.routes.items() if r.provider_name == name)
             or gateway.unavailable_models(name),
         }
@@ -145,18 +146,6 @@ def _core_version() -> str | None:
         return importlib.metadata.version("plugbay")
     except importlib.metadata.PackageNotFoundError:
         return None
-
-
-def _no_figures() -> dict[str, Any]:
-    return {
-        "in_flight": 0,
-        "requests": 0,
-        "errors": 0,
-        "error_rate": None,
-        "consecutive_errors": 0,
-        "latency_ms_avg": None,
-        "ttft_ms_avg": None,
-    }
 
 
 async def components(gateway: Gateway) -> list[dict[str, Any]]:
