@@ -27,6 +27,7 @@ from plugbay._registrars import Registered, check_protocol
 from plugbay._registry import Registry, RegistryBusy, Snapshot, Store
 from plugbay._registry import owners as plugin_tables
 from plugbay._settings import ConfigError, ModelSettings, ProviderSettings
+from plugbay._stats import Stats
 from plugbay._types import FinishedRequest
 from plugbay._usage import UsageRecorder
 from plugbay._utils import await_me_maybe
@@ -100,6 +101,10 @@ class Gateway:
         """Plugins' tasks (``GatewayView.run_in_background``), cancelled at shutdown."""
         self.snapshot = Snapshot({}, {})
         self.ready = False
+        self.draining = False
+        """Set on the first shutdown signal: ``/health/ready`` answers 503 from then on."""
+        self.stats = Stats()
+        """This worker's per-provider request statistics (``/health/detailed``)."""
         self.unavailable: dict[str, ProviderProblem] = {}
         """Providers in the registry that cannot serve, by name (``/health/ready`` shows them)."""
         self._blocked: dict[str, str] = {}

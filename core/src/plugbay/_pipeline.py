@@ -42,6 +42,7 @@ log = logging.getLogger("plugbay.request")
 _decode = msgspec.json.Decoder().decode
 CallT = TypeVar("CallT", ChatRequest, EmbeddingsRequest)
 CACHE_HEADER = "x-plugbay-cache"
+STATS = "plugbay.stats"
 
 
 def _decode_body(raw: bytes, params_type: type[Any]) -> tuple[dict[str, Any], Any]:
@@ -78,6 +79,9 @@ def _authorise(gateway: Gateway, ctx: RequestContext, model: str, scope: str) ->
     ctx.model = model
     ctx.provider = route.provider_name
     ctx.upstream_model = route.upstream_model
+    stats = gateway.stats.of(route.provider_name)
+    stats.in_flight += 1
+    ctx.extra[STATS] = stats
     return route
 
 
@@ -110,6 +114,9 @@ async def _serve(
         log.exception("request %s failed", ctx.request_id)
         await _fail(ctx, send, _asgi.internal_error(exc))
     finally:
+        stats = ctx.extra.get(STATS)
+        if stats is not None:
+            stats.finished(ctx)
         await gateway.finish(ctx)
 
 

@@ -153,6 +153,7 @@ def run(
         app = create_app(settings, manager=manager)
         app.on_startup.append(_freeze_gc)
         server = _Server(_uvicorn_config(app, settings))
+        server.plugbay_gateway = app.state.gateway
         server.run(sockets=[sock])
         if not server.started:
             sys.exit(STARTUP_FAILURE)
@@ -179,6 +180,7 @@ def worker_app() -> Litestar:
     # Called inside uvicorn's Server.serve, whose signal handler is in place by now: wrap it.
     server = getattr(signal.getsignal(signal.SIGINT), "__self__", None)
     if isinstance(server, uvicorn.Server):
+        server.plugbay_gateway = app.state.gateway  # type: ignore[attr-defined]
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, functools.partial(_handle_exit, server, (signal.SIGINT,)))
     return app
@@ -190,6 +192,7 @@ def _ignore(signum: int, frame: object) -> None:
 
 class _Server(uvicorn.Server):
     forced: int | None = None
+    plugbay_gateway: Gateway | None = None
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         _handle_exit(self, (signal.SIGINT, signal.SIGTERM), sig, frame)
@@ -203,6 +206,15 @@ def _handle_exit(
     A worker of ``--workers N`` takes only a second SIGINT as "now": its supervisor sends
     SIGTERM after the SIGINT a terminal's Ctrl-C already gave it.
     """
+    gateway: Gateway | None = getattr(server, "plugbay_gateway", None)
+    if gateway is not None and not gateway.draining and not server.should_exit:
+        gateway.draining = True  # /health/ready answers 503 from now on
+        delay = gateway.settings.server.drain_delay
+        if delay > 0:
+            log.info("draining: still serving for %.1f s, then stopping", delay)
+            loop = asyncio.get_running_loop()
+            loop.call_soon_threadsafe(loop.call_later, delay, _begin_shutdown, server)
+            return
     if not server.should_exit or sig not in forcing:
         server.should_exit = True
         return
@@ -214,6 +226,10 @@ def _handle_exit(
     loop.call_soon_threadsafe(_cut_connections, server)
     # Whatever still runs after the cut gets a few seconds, then uvicorn's own forced exit.
     loop.call_later(5.0, setattr, server, "force_exit", True)
+
+
+def _begin_shutdown(server: uvicorn.Server) -> None:
+    server.should_exit = True
 
 
 def _cut_connections(server: uvicorn.Server) -> None:

@@ -19,6 +19,7 @@ import msgspec
 
 from plugbay._pricing import Price
 from plugbay._validation import describe
+from plugbay.schemas.models import Capabilities
 
 __all__ = [
     "AuthSettings",
@@ -66,6 +67,10 @@ class ServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     httpx's own (HTTP/2, proxies from the environment)."""
     graceful_timeout: int | None = None
     """Seconds to let in-flight requests finish on shutdown; ``None`` waits for all."""
+    drain_delay: Annotated[float, msgspec.Meta(ge=0)] = 0.0
+    """Seconds to keep accepting requests after the first SIGTERM/SIGINT, with
+    ``/health/ready`` answering 503 ``draining``, so a load balancer takes the node out
+    before its port closes; then the graceful shutdown starts."""
     header_timeout: float = 10.0
     """Seconds a client may take to send a request's line and headers; then 408 and closed."""
     body_timeout: float = 30.0
@@ -137,6 +142,11 @@ class ModelSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     price: Price | None = None
     """USD per million tokens (``input``, ``output``, ``cached_input``); overrides the shipped
     price table."""
+    capabilities: Capabilities | None = None
+    """What the model can do (``chat``, ``embeddings``, ``tools``, ``vision``, ``streaming``);
+    each field set here overrides what the adapter declares."""
+    context_window: Annotated[int, msgspec.Meta(gt=0)] | None = None
+    """The model's context window in tokens, shown by ``/v1/models``."""
 
     @property
     def upstream(self) -> str:

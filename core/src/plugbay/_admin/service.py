@@ -12,7 +12,8 @@ from plugbay._admin.probe import probe_provider
 from plugbay._admin.shapes import KeyCreate, KeyUpdate, KeyView, Page, UsageReport
 from plugbay._auth import mask
 from plugbay._crypto import SecretKeyMissing
-from plugbay._errors import Conflict, InvalidRequest, NotFound, ServiceUnavailable
+from plugbay._errors import Conflict, InvalidRequest, ModelNotFound, NotFound, ServiceUnavailable
+from plugbay._metadata import adapter_capabilities, provider_models, provider_state
 from plugbay._pricing import Price
 from plugbay._settings import (
     ConfigError,
@@ -101,11 +102,23 @@ class AdminService:
             object="provider",
             source=record.source,
             status=_status(problem),
+            state=provider_state(self.gateway, record.name, problem),
             problem=None if problem is None else {"code": problem.code, "message": problem.message},
+            capabilities=self._capabilities(record.name),
+            models=provider_models(self.gateway, record.name),
             created_at=record.created_at,
             updated_at=record.updated_at,
         )
         return data
+
+    def _capabilities(self, name: str) -> dict[str, Any] | None:
+        """What the provider's adapter declares (``None`` while it cannot be built)."""
+        try:
+            provider = self.gateway.provider(name)
+        except ModelNotFound:
+            return None
+        result: dict[str, Any] = msgspec.to_builtins(adapter_capabilities(provider))
+        return result
 
     def _usable(self, record: ProviderRecord, *, secret_only: bool = False) -> None:
         """Refuse to act on a provider that cannot serve (``secret_only``: for its secret).

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from litestar import Request, Response, get
 
-from plugbay import _asgi, _pipeline
+from plugbay import _asgi, _metadata, _pipeline
 from plugbay._auth import require_scope
 from plugbay._errors import ModelNotFound
 from plugbay._routes.common import authenticate, json_response
@@ -46,9 +46,7 @@ def completion_endpoints(gateway: Gateway) -> dict[str, _asgi.ASGIApp]:
 
 def openai_routes(gateway: Gateway) -> list[Any]:
     def model_object(name: str) -> ModelObject:
-        record = gateway.snapshot.models.get(name)
-        created = int(record.created_at) if record is not None else 0
-        return ModelObject(id=name, created=created, owned_by=gateway.routes[name].provider_name)
+        return _metadata.model_object(gateway, name)
 
     @get(["/v1/models", "/models"])
     async def list_models(request: Request[Any, Any, Any]) -> Response[bytes]:

@@ -17,10 +17,11 @@ from plugbay.schemas.chat import (
     ToolCall,
 )
 from plugbay.schemas.embeddings import EmbeddingsParams
-from plugbay.schemas.models import ModelList, ModelObject
+from plugbay.schemas.models import Capabilities, ModelList, ModelObject, ModelPricing
 from plugbay.schemas.usage import CompletionTokensDetails, PromptTokensDetails, Usage
 
 __all__ = [
+    "Capabilities",
     "ChatCompletionParams",
     "ChatMessage",
     "CompletionTokensDetails",
@@ -29,6 +30,7 @@ __all__ = [
     "FunctionDefinition",
     "ModelList",
     "ModelObject",
+    "ModelPricing",
     "PromptTokensDetails",
     "StreamOptions",
     "Tool",

@@ -76,6 +76,14 @@ class ResponseCache:
                 own.ttl if own.ttl is not None else config.ttl,
             )
 
+    async def health(self) -> dict[str, Any]:
+        """For ``GET /health/detailed``: the store's own report (Redis: a PING), if it has one."""
+        check = getattr(self.store, "health", None)
+        if check is None:
+            return {"status": "ok", "store": type(self.store).__name__}
+        report: dict[str, Any] = await check()
+        return report
+
     async def start(self, gateway: GatewayView) -> None:
         await self.store.start()
 

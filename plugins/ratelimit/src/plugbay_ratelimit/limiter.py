@@ -116,6 +116,14 @@ class SlidingWindowLimiter:
         self._charge_now: Callable[..., Decision] | None = getattr(store, "charge_now", None)
         self._settle_now: Callable[..., Any] | None = getattr(store, "settle_now", None)
 
+    async def health(self) -> dict[str, Any]:
+        """For ``GET /health/detailed``: the store's own report (Redis: a PING), if it has one."""
+        check = getattr(self.store, "health", None)
+        if check is None:
+            return {"status": "ok", "store": type(self.store).__name__}
+        report: dict[str, Any] = await check()
+        return report
+
     async def start(self, gateway: GatewayView) -> None:
         self._gateway = gateway
         await self.store.start()

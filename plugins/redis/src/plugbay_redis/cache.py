@@ -11,7 +11,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from plugbay_redis.config import WarnOnce, connect, load_config
+from plugbay_redis.config import WarnOnce, connect, health, load_config
 
 if TYPE_CHECKING:
     from plugbay import Settings
@@ -31,6 +31,9 @@ class RedisCacheStore:
         self.prefix = ("{" + self.config.prefix + "}:c:").encode()
         self.client: Any = None
         self._warn = WarnOnce(log)
+
+    async def health(self) -> dict[str, Any]:
+        return await health(self.client)
 
     async def start(self) -> None:
         self.client = connect(self.config)

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
     from plugbay import Settings
 
-__all__ = ["RedisConfig", "WarnOnce", "connect", "load_config"]
+__all__ = ["RedisConfig", "WarnOnce", "connect", "health", "load_config"]
 
 
 class RedisConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -67,6 +67,23 @@ def connect(config: RedisConfig) -> redis.asyncio.Redis:
         health_check_interval=0,
     )
     return client
+
+
+async def health(client: Any) -> dict[str, Any]:
+    """What ``GET /health/detailed`` shows of a store's connection: a PING, bounded by the
+    client's ``[redis] timeout`` (the URL is never shown: it may hold a password)."""
+    if client is None:
+        return {"status": "not_started", "backend": "redis"}
+    started = time.perf_counter()
+    try:
+        await client.ping()
+    except Exception as exc:
+        return {"status": "down", "backend": "redis", "error": type(exc).__name__}
+    return {
+        "status": "ok",
+        "backend": "redis",
+        "latency_ms": round((time.perf_counter() - started) * 1e3, 3),
+    }
 
 
 class WarnOnce:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from plugbay import ServiceUnavailable
 from plugbay_ratelimit.window import SLOT, Decision, Hold, Scope
-from plugbay_redis.config import WarnOnce, connect, load_config
+from plugbay_redis.config import WarnOnce, connect, health, load_config
 from plugbay_redis.scripts import CHARGE, HEARTBEAT, RECORDED, RETIRE, SETTLE
 
 if TYPE_CHECKING:
@@ -89,6 +89,9 @@ class RedisLimitStore:
         self._kept: set[str] = set()  # scopes where we keep money (keys outside the registry)
         self._pending: list[_Retry] = []
         self._renewer: asyncio.Task[None] | None = None
+
+    async def health(self) -> dict[str, Any]:
+        return await health(self.client)
 
     async def start(self) -> None:
         self.client = connect(self.config)
