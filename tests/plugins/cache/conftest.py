@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import secrets
 import time
 from collections.abc import Callable, Mapping
@@ -9,9 +10,18 @@ import msgspec
 import pytest
 
 import plugbay_cache
-from plugbay import BaseProvider, ChatRequest, ChatResponse, Principal, hookimpl
+from plugbay import (
+    AdapterRegister,
+    AuthenticatorRegister,
+    BaseProvider,
+    ChatRequest,
+    ChatResponse,
+    Principal,
+    hookimpl,
+)
 from plugbay.schemas import Usage
-from plugbay.testing import EventRecorder, fake
+from plugbay.testing import EventRecorder
+from plugbay.testing.fake import FakeAdapter
 
 MODELS = {
     "providers": [{"name": "local", "type": "fake"}, {"name": "casino", "type": "dice"}],
@@ -26,8 +36,12 @@ MODELS = {
 class DiceProvider(BaseProvider):
     """Answers as a sampling model does: the same at temperature 0, a fresh draw otherwise."""
 
+    def __init__(self, ctx: Any, calls: list[str]) -> None:
+        super().__init__(ctx)
+        self.calls = calls
+
     async def chat(self, request: ChatRequest) -> ChatResponse:
-        fake.calls.append(request.public_model)
+        self.calls.append(request.public_model)
         greedy = request.body.get("temperature") == 0
         text = "always the same" if greedy else f"rolled {secrets.token_hex(8)}"
         usage = Usage(prompt_tokens=3, completion_tokens=2, total_tokens=5)
@@ -50,9 +64,14 @@ class DiceProvider(BaseProvider):
 
 
 class Dice:
+    """The ``dice`` adapter type; its requests are counted in ``calls`` (the fake's, here)."""
+
+    def __init__(self, calls: list[str]) -> None:
+        self.calls = calls
+
     @hookimpl
-    def plugbay_register_adapters(self, register: Callable[..., None]) -> None:
-        register("dice", DiceProvider)
+    def plugbay_register_adapters(self, register: AdapterRegister) -> None:
+        register.adapter("dice", functools.partial(DiceProvider, calls=self.calls))
 
 
 class TwoKeys:
@@ -64,8 +83,8 @@ class TwoKeys:
         return None
 
     @hookimpl
-    def plugbay_register_authenticators(self, register: Callable[[Any], None]) -> None:
-        register(self)
+    def plugbay_register_authenticators(self, register: AuthenticatorRegister) -> None:
+        register.authenticator(self)
 
 
 @pytest.fixture
@@ -79,9 +98,8 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture
-def upstream_calls() -> list[str]:
-    fake.calls.clear()
-    return fake.calls
+def upstream_calls(fake_adapter: FakeAdapter) -> list[str]:
+    return fake_adapter.calls
 
 
 @pytest.fixture
@@ -90,13 +108,19 @@ def recorder() -> EventRecorder:
 
 
 @pytest.fixture
-def cached_gateway(make_gateway, recorder, upstream_calls) -> Callable[..., Any]:
+def cached_gateway(make_gateway, recorder, fake_adapter, upstream_calls) -> Callable[..., Any]:
     """``cached_gateway(cache_table)``; the table opts every model in unless ``opt_in=False``."""
 
     def make(cache: dict[str, Any] | None = None, *, opt_in: bool = True, **kwargs: Any):
         table = {"enabled": True, **(cache or {})} if opt_in else dict(cache or {})
         config = {**MODELS, "cache": table}
-        plugins = [fake, Dice(), plugbay_cache, recorder, *kwargs.pop("plugins", ())]
+        plugins = [
+            fake_adapter,
+            Dice(upstream_calls),
+            plugbay_cache,
+            recorder,
+            *kwargs.pop("plugins", ()),
+        ]
         return make_gateway(config, plugins=plugins, **kwargs)
 
     return make
