@@ -64,8 +64,10 @@ def call(gw, method: str, path: str, *, key: str | None = "", **kwargs: Any) -> 
 
 
 def rendering(answer: httpx.Response) -> tuple[int, list[tuple[str, str]], bytes]:
-    """Everything the client sees but the date."""
-    headers = [(k, v) for k, v in answer.headers.multi_items() if k != "date"]
+    """Everything the client sees but the date and the deployment that was tried (only the
+    completion endpoints route to deployments)."""
+    routing = {"date", "x-plugbay-deployment", "x-plugbay-attempts"}
+    headers = [(k, v) for k, v in answer.headers.multi_items() if k not in routing]
     return answer.status_code, headers, answer.content
 
 

@@ -31,7 +31,7 @@ def sections() -> dict[str, str]:
 
 
 def test_there_are_hooks():
-    assert len(HOOKS) == 11
+    assert len(HOOKS) == 12
 
 
 def test_every_documented_hook_exists():

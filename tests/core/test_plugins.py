@@ -60,7 +60,7 @@ def build(env: dict[str, str], config: dict | None = None) -> PluginManager:
 def test_entry_points_are_discovered_with_distribution_and_hooks(site):
     manager = build({"PLUGBAY_PLUGINS": "hello,second"})
     infos = {info.name: info for info in manager.list_plugins()}
-    assert list(infos) == ["hello", "second", "master_key"]  # built-ins last
+    assert list(infos) == ["hello", "second", "master_key", "strategies"]  # built-ins last
     hello = infos["hello"]
     assert (hello.distribution, hello.version, hello.builtin) == ("plugbay-hello", "1.2.3", False)
     assert hello.hooks == ["plugbay_register_adapters", "plugbay_register_commands"]
@@ -73,36 +73,50 @@ def test_entry_points_are_discovered_with_distribution_and_hooks(site):
 
 
 def test_allow_list_from_the_environment(site):
-    assert names(build({"PLUGBAY_PLUGINS": "second"})) == ["second", "master_key"]
-    assert names(build({"PLUGBAY_PLUGINS": ""})) == ["master_key"]  # empty: none
+    assert names(build({"PLUGBAY_PLUGINS": "second"})) == ["second", "master_key", "strategies"]
+    assert names(build({"PLUGBAY_PLUGINS": ""})) == ["master_key", "strategies"]  # empty: none
     assert names(build({"PLUGBAY_PLUGINS": " hello , second "})) == [
         "hello",
         "second",
         "master_key",
+        "strategies",
     ]
 
 
 def test_block_list_from_the_environment(site):
     env = {"PLUGBAY_PLUGINS": "hello,second", "PLUGBAY_DISABLE_PLUGINS": "hello"}
-    assert names(build(env)) == ["second", "master_key"]
+    assert names(build(env)) == ["second", "master_key", "strategies"]
     # Built-ins can be blocked by name too.
     env["PLUGBAY_DISABLE_PLUGINS"] = "hello,master_key"
-    assert names(build(env)) == ["second"]
+    assert names(build(env)) == ["second", "strategies"]
 
 
 def test_lists_from_the_config_file(site):
-    assert names(build({}, {"plugins": {"enabled": ["hello"]}})) == ["hello", "master_key"]
+    assert names(build({}, {"plugins": {"enabled": ["hello"]}})) == [
+        "hello",
+        "master_key",
+        "strategies",
+    ]
     assert names(
         build({}, {"plugins": {"enabled": ["hello", "second"], "disabled": ["second"]}})
     ) == [
         "hello",
         "master_key",
+        "strategies",
     ]
     # The environment's allow-list replaces the file's; its block-list adds to it.
     config = {"plugins": {"enabled": ["hello"], "disabled": ["second"]}}
-    assert names(build({"PLUGBAY_PLUGINS": "second,hello"}, config)) == ["hello", "master_key"]
+    assert names(build({"PLUGBAY_PLUGINS": "second,hello"}, config)) == [
+        "hello",
+        "master_key",
+        "strategies",
+    ]
     config = {"plugins": {"enabled": ["hello", "second"]}}
-    assert names(build({"PLUGBAY_DISABLE_PLUGINS": "hello"}, config)) == ["second", "master_key"]
+    assert names(build({"PLUGBAY_DISABLE_PLUGINS": "hello"}, config)) == [
+        "second",
+        "master_key",
+        "strategies",
+    ]
 
 
 def test_a_plugin_that_fails_to_import_stops_start_up(tmp_path, monkeypatch):
@@ -115,7 +129,8 @@ def test_a_plugin_that_fails_to_import_stops_start_up(tmp_path, monkeypatch):
     assert "does_not_exist_anywhere" in message
     # Blocked, it is never imported.
     assert names(build({"PLUGBAY_PLUGINS": "broken", "PLUGBAY_DISABLE_PLUGINS": "broken"})) == [
-        "master_key"
+        "master_key",
+        "strategies",
     ]
 
 
@@ -140,7 +155,7 @@ def test_a_plugin_with_an_unknown_hook_is_refused_by_name(
 
 def test_explicit_plugins_skip_entry_points(site):
     manager = PluginManager.build(parse_settings({}, source="t").plugins, [canned])
-    assert names(manager) == ["CannedPlugin", "master_key"]
+    assert names(manager) == ["CannedPlugin", "master_key", "strategies"]
 
 
 def test_admin_plugins_endpoint(make_client, master_key):
@@ -150,7 +165,7 @@ def test_admin_plugins_endpoint(make_client, master_key):
     )
     assert response.status_code == 200
     data = response.json()["data"]
-    assert [p["name"] for p in data] == ["CannedPlugin", "master_key"]
+    assert [p["name"] for p in data] == ["CannedPlugin", "master_key", "strategies"]
     assert data[0]["hooks"] == ["plugbay_register_adapters"]
     assert set(data[0]) == {"name", "distribution", "version", "hooks", "builtin"}
     assert gw.http(auth=False).get("/admin/plugins").status_code == 401
@@ -176,6 +191,8 @@ def test_plugbay_plugins_lists_every_plugin(site, tmp_path):
         "master_key  (built-in)",
         "    plugbay_register_authenticators",
         "    plugbay_register_routes",
+        "strategies  (built-in)",
+        "    plugbay_register_strategies",
     ]
     result = run_cli("plugins", "--json", cwd=tmp_path, env=env)
     listed = json.loads(result.stdout)

@@ -27,7 +27,7 @@ def key(key_id: str, **fields) -> KeyRecord:
 def usage_row(request_id: str, key_id: str | None, cost: float | None) -> tuple:
     return (
         *(1.0, request_id, "chat", key_id, "m", "p", "m", 1, 2, 0),
-        *(0, 1.0, None, 200, None, 0, None, cost),
+        *(0, 1.0, None, 200, None, 0, None, None, 0, cost),
     )
 
 
@@ -145,7 +145,7 @@ WORKER, KEYS, BATCHES = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 
 def row(n):
     return (1.0, f"{WORKER}-{n}", "chat", "shared", "m", "p", "m", 1, 1, 0, 0, 1.0, None, 200,
-            None, 0, None, 0.5)
+            None, 0, None, None, 0, 0.5)
 
 async def main():
     store = await Store(sys.argv[1]).open()

@@ -139,7 +139,7 @@ def test_environment_overrides(tmp_path):
         ('[plugins]\nenabled = "echo"\n', "plugins.enabled: Expected `array | null`, got `str`"),
         (
             '[[models]]\nname = "m"\n',
-            "models[0].provider: Object missing required field `provider`",
+            "models[0]: a model needs a `provider` or `deployments`",
         ),
         (
             '[[providers]]\nname = "p"\ntype = "t"\n[[providers]]\nname = "p"\ntype = "t"\n',

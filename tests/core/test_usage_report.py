@@ -26,7 +26,7 @@ def usage_row(ts, key, model, provider, prompt, completion, cached, status, cost
     """A row in USAGE_COLUMNS order."""
     return (
         *(ts, "r", "chat", key, model, provider, model, prompt, completion, cached),
-        *(0, 1.0, None, status, None, 0, None, cost),
+        *(0, 1.0, None, status, None, 0, None, None, 0, cost),
     )
 
 

@@ -53,9 +53,12 @@ if TYPE_CHECKING:
         PluginError,
         RateLimiterRegister,
         RouteRegister,
+        StrategyRegister,
     )
     from plugbay._registry import KeyRecord, KeyStore, Registry
     from plugbay._registry.owners import MigrationRegister
+    from plugbay._router.deployments import Deployment, DeploymentStats
+    from plugbay._router.strategies import Strategy
     from plugbay._settings import ConfigError, Settings
     from plugbay._types import (
         ChatRequest,
@@ -97,6 +100,10 @@ _LAZY: dict[str, str] = {
     "PluginError": "plugbay._registrars",
     "RateLimiterRegister": "plugbay._registrars",
     "RouteRegister": "plugbay._registrars",
+    "StrategyRegister": "plugbay._registrars",
+    "Deployment": "plugbay._router.deployments",
+    "DeploymentStats": "plugbay._router.deployments",
+    "Strategy": "plugbay._router.strategies",
     "hash_key": "plugbay._auth",
     "BaseProvider": "plugbay._providers",
     "ProviderContext": "plugbay._providers",
@@ -135,6 +142,8 @@ __all__ = [
     "ChatResponse",
     "ChatStream",
     "ConfigError",
+    "Deployment",
+    "DeploymentStats",
     "EmbeddingsRequest",
     "EmbeddingsResponse",
     "FinishedRequest",
@@ -164,6 +173,8 @@ __all__ = [
     "RouteRegister",
     "ServiceUnavailable",
     "Settings",
+    "Strategy",
+    "StrategyRegister",
     "UpstreamError",
     "UpstreamTimeout",
     "Usage",

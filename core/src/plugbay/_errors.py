@@ -52,6 +52,11 @@ class PlugbayError(Exception):
     status_code: int = 500
     error_type: str = "server_error"
     default_code: str | None = None
+    upstream_status: int | None = None
+    """The upstream's HTTP status when this error is the upstream's answer (set by
+    :func:`plugbay.wire.from_upstream` and the upstream client); the router retries by it."""
+    retry_delay: float | None = None
+    """Seconds the upstream asked to wait (``retry-after-ms`` or ``Retry-After``), if it did."""
 
     def __init__(
         self,

@@ -26,6 +26,9 @@ from plugbay._providers import ProviderContext
 from plugbay._registrars import Registered, check_protocol
 from plugbay._registry import Registry, RegistryBusy, Snapshot, Store
 from plugbay._registry import owners as plugin_tables
+from plugbay._router.breaker import open_store
+from plugbay._router.build import build_route, deployments_of
+from plugbay._router.router import Route, Router
 from plugbay._settings import ConfigError, ModelSettings, ProviderSettings
 from plugbay._stats import Stats
 from plugbay._types import FinishedRequest
@@ -41,24 +44,12 @@ if TYPE_CHECKING:
     from plugbay._settings import Settings
     from plugbay._types import RecordedUsage, RequestContext
 
-__all__ = ["Gateway", "Route"]
+__all__ = ["Gateway", "Route"]  # Route lives in plugbay._router.router
 
 log = logging.getLogger("plugbay")
 
 EMBEDDED_DEFAULT = "echo"
 WATCH_INTERVAL = 0.25
-
-
-class Route:
-    """A public model name resolved to the provider that serves it."""
-
-    __slots__ = ("name", "provider", "provider_name", "upstream_model")
-
-    def __init__(self, name: str, provider_name: str, upstream_model: str, provider: Provider):
-        self.name = name
-        self.provider_name = provider_name
-        self.upstream_model = upstream_model
-        self.provider = provider
 
 
 class _LiveProvider:
@@ -86,6 +77,8 @@ class Gateway:
         self.rate_limiters: tuple[RateLimiter, ...] = tuple(r.obj for r in limiters)
         self.cache: Cache | None = caches[0].obj if caches else None
         self.listeners = tuple(plugins.request_finished_listeners())
+        self.strategies = plugins.strategies(settings)
+        """Routing strategy factories by name (``plugbay_register_strategies``)."""
         self.store = Store(settings.server.database)
         self.registry: Registry = self.store
         """The registry API (:class:`plugbay.Registry`): what plugins and the admin API use."""
@@ -105,6 +98,10 @@ class Gateway:
         """Set on the first shutdown signal: ``/health/ready`` answers 503 from then on."""
         self.stats = Stats()
         """This worker's per-provider request statistics (``/health/detailed``)."""
+        router = settings.router
+        self.router = Router(router, open_store(router.breaker, settings.server.database, {}))
+        """Deployments' figures and breakers, retries and fallbacks (:mod:`plugbay._router`)."""
+        self.router.resolve = lambda name: self.routes.get(name)
         self.unavailable: dict[str, ProviderProblem] = {}
         """Providers in the registry that cannot serve, by name (``/health/ready`` shows them)."""
         self._blocked: dict[str, str] = {}
@@ -151,12 +148,30 @@ class Gateway:
         for index, provider in enumerate(providers):
             self.adapter_options(provider, f"providers[{index}]")
         for index, model in enumerate(models):
-            if model.provider not in names:
+            self._check_model(model, f"models[{index}]", names)
+
+    def _check_model(self, model: ModelSettings, key: str, providers: set[str]) -> None:
+        source = self.settings.source
+        if not model.deployments and model.provider not in providers:
+            raise ConfigError(
+                f"no provider named {model.provider!r} in this file",
+                source=source,
+                key=f"{key}.provider",
+            )
+        for index, deployment in enumerate(model.deployments):
+            if deployment.provider not in providers:
                 raise ConfigError(
-                    f"no provider named {model.provider!r} in this file",
-                    source=self.settings.source,
-                    key=f"models[{index}].provider",
+                    f"no provider named {deployment.provider!r} in this file",
+                    source=source,
+                    key=f"{key}.deployments[{index}].provider",
                 )
+        if model.strategy not in self.strategies:
+            known = ", ".join(sorted(self.strategies))
+            raise ConfigError(
+                f"unknown strategy {model.strategy!r} (known: {known})",
+                source=source,
+                key=f"{key}.strategy",
+            )
 
     def adapter_options(self, provider: ProviderSettings, key: str) -> Any:
         source = self.settings.source
@@ -245,6 +260,10 @@ class Gateway:
         for live in self._live.values():
             await self._close_provider(live)
         self._live.clear()
+        try:
+            await self.router.breakers.aclose()
+        except Exception:
+            log.exception("closing the breaker store failed")
         await self.store.close()
 
     async def _stop_background(self) -> None:
@@ -293,24 +312,25 @@ class Gateway:
         routes: dict[str, Route] = {}
         prices: dict[str, Price | None] = {}
         blocked: dict[str, str] = {}
+        providers = {name: p.provider for name, p in live.items()}
         for name, model in snapshot.models.items():
-            provider = live.get(model.provider)
-            if provider is None:
-                if model.provider in unavailable:
-                    blocked[name] = model.provider
-                else:
-                    log.error(
-                        "model %r refers to provider %r, which is not in the registry",
-                        name,
-                        model.provider,
-                    )
+            own_price = snapshot.prices.get(name) or model.settings.price
+            route = build_route(self.router, model.settings, providers, self.strategies, own_price)
+            wanted = [d.provider for d in deployments_of(model.settings)]
+            missing = [p for p in wanted if p not in live and p not in unavailable]
+            if missing:
+                log.error(
+                    "model %r refers to provider %r, which is not in the registry",
+                    name,
+                    missing[0],
+                )
+            if route is None:
+                down = [p for p in wanted if p in unavailable]
+                if down:
+                    blocked[name] = down[0]
                 continue
-            routes[name] = Route(name, model.provider, model.upstream_model, provider.provider)
-            prices[name] = (
-                snapshot.prices.get(name)
-                or model.settings.price
-                or default_price(model.upstream_model)
-            )
+            routes[name] = route
+            prices[name] = own_price or default_price(model.upstream_model)
         retired = [p for name, p in self._live.items() if live.get(name) is not p]
         self._report(unavailable, blocked)
         self.snapshot, self.routes, self._live, self.prices = snapshot, routes, live, prices
@@ -451,10 +471,11 @@ class Gateway:
         model = ctx.model
         cost = None
         if usage is not None and model is not None and ctx.cache_status != "hit":
-            cost = _cost(usage, self.prices.get(model))
+            cost = _cost(usage, ctx.price if ctx.deployment else self.prices.get(model))
         elif ctx.cache_status == "hit":
             cost = 0.0
         ctx.cost_usd = cost  # limiters settle budgets to it
+        await self.router.finished(ctx)
         if self.rate_limiters and ctx.extra.get("plugbay.admitted"):
             for limiter in self.rate_limiters:
                 try:
@@ -480,6 +501,8 @@ class Gateway:
             cache_status=ctx.cache_status,
             usage=usage,
             cost_usd=cost,
+            deployment=ctx.deployment,
+            attempts=ctx.attempts,
         )
         self.usage.record(event, bool(ctx.extra.get("plugbay.usage_estimated")))
         if cost and principal is not None and not ctx.spend_settled:

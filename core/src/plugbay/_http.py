@@ -352,7 +352,7 @@ class UpstreamClient:
                     await response.aread()
                 finally:
                     await response.aclose()
-            raise error(response.status_code, response.content, response.headers)
+            raise _answered(error, response)
         return response
 
     async def aclose(self) -> None:
@@ -362,3 +362,16 @@ class UpstreamClient:
             await self._client.aclose()  # closes the transport too
         else:
             await self._transport.aclose()
+
+
+def _answered(error: ErrorMapper, response: httpx.Response) -> PlugbayError:
+    """``error(...)`` for an upstream's error answer, marked with its status and the wait it
+    asked for (what the router retries by), whatever mapping the adapter gave."""
+    exc = error(response.status_code, response.content, response.headers)
+    exc.upstream_status = response.status_code
+    headers = response.headers
+    if "retry-after" in headers or "retry-after-ms" in headers:
+        from plugbay._router.retry import retry_after
+
+        exc.retry_delay = retry_after(headers)
+    return exc

@@ -28,14 +28,23 @@ from plugbay import _asgi
 from plugbay._auth import require_scope
 from plugbay._errors import InvalidRequest, PermissionDenied, PlugbayError, UpstreamError
 from plugbay._replay import StreamAssembler, replay_events
-from plugbay._types import ChatRequest, ChatStream, EmbeddingsRequest, RequestContext
+from plugbay._types import (
+    ChatRequest,
+    ChatResponse,
+    ChatStream,
+    EmbeddingsRequest,
+    EmbeddingsResponse,
+    RequestContext,
+)
 from plugbay._validation import describe
 from plugbay.schemas import ChatCompletionParams, EmbeddingsParams, Usage
 from plugbay.wire import DONE
 
 if TYPE_CHECKING:
-    from plugbay._gateway import Gateway, Route
+    from plugbay._gateway import Gateway
     from plugbay._protocols import Cache
+    from plugbay._router.deployments import Deployment
+    from plugbay._router.router import Route
 
 log = logging.getLogger("plugbay.request")
 
@@ -150,8 +159,11 @@ async def _answer_chat(
         else:
             await _answer(ctx, send, cached)
         return
+    router = gateway.router
     if ctx.stream:
-        stream = await _asgi.unless_disconnected(receive, route.provider.chat_stream(request))
+        stream = await _asgi.unless_disconnected(
+            receive, router.run(ctx, route, request, _open_stream)
+        )
         if stream.headers:
             _relay_headers(ctx, stream.headers)
         assembler = StreamAssembler() if store else None
@@ -161,7 +173,9 @@ async def _answer_chat(
             if content is not None:
                 await _store(cache, ctx, request, content)
     else:
-        response = await _asgi.unless_disconnected(receive, route.provider.chat(request))
+        response = await _asgi.unless_disconnected(
+            receive, router.run(ctx, route, request, _chat, _refused)
+        )
         ctx.usage = response.usage
         if response.headers:
             _relay_headers(ctx, response.headers)
@@ -187,13 +201,55 @@ async def _answer_embeddings(
     if cached is not None:
         await _answer(ctx, send, cached)
         return
-    response = await _asgi.unless_disconnected(receive, route.provider.embeddings(request))
+    response = await _asgi.unless_disconnected(
+        receive, gateway.router.run(ctx, route, request, _embed)
+    )
     ctx.usage = response.usage
     if response.headers:
         _relay_headers(ctx, response.headers)
     await _answer(ctx, send, response.content)
     if store:
         await _store(cache, ctx, request, response.content)
+
+
+def _chat(deployment: Deployment, request: ChatRequest) -> Awaitable[ChatResponse]:
+    return deployment.provider.chat(request)
+
+
+def _embed(deployment: Deployment, request: EmbeddingsRequest) -> Awaitable[EmbeddingsResponse]:
+    return deployment.provider.embeddings(request)
+
+
+def _refused(response: ChatResponse) -> bool:
+    """Whether an answer ended on a content filter (its fallbacks may answer instead)."""
+    return b'"content_filter"' in response.content
+
+
+async def _open_stream(deployment: Deployment, request: ChatRequest) -> ChatStream:
+    """The deployment's stream with its first event read: until the client has been sent a
+    byte, a failing upstream can be replaced by another deployment."""
+    stream = await deployment.provider.chat_stream(request)
+    events = stream.events
+    try:
+        first = await anext(aiter(events))
+    except StopAsyncIteration:
+        return stream
+    except BaseException:
+        await stream.aclose()
+        raise
+    stream.events = _prepend(first, events)
+    return stream
+
+
+async def _prepend(first: bytes, events: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    try:
+        yield first
+        async for event in events:
+            yield event
+    finally:
+        close = getattr(events, "aclose", None)
+        if close is not None:
+            await close()
 
 
 def _call(

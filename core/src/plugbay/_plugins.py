@@ -27,6 +27,7 @@ from plugbay._registrars import (
     RateLimiterRegister,
     Registered,
     RouteRegister,
+    StrategyRegister,
     _Register,
 )
 from plugbay._utils import await_me_maybe
@@ -42,7 +43,7 @@ __all__ = ["AdapterType", "PluginInfo", "PluginLoadError", "PluginManager", "Vie
 
 log = logging.getLogger("plugbay.plugins")
 
-DEFAULT_PLUGINS = ("plugbay._default_plugins.master_key",)
+DEFAULT_PLUGINS = ("plugbay._default_plugins.master_key", "plugbay._default_plugins.strategies")
 
 
 class PluginLoadError(PluginError):
@@ -147,6 +148,14 @@ class PluginManager:
             register = AdapterRegister(plugin_name, found, self.label(plugin_name))
             self._call(impl, register=register, settings=settings)
         return found
+
+    def strategies(self, settings: Settings) -> dict[str, Callable[[], Any]]:
+        """Routing strategy factories by name (the first plugin called wins a name)."""
+        found: dict[str, tuple[Callable[[], Any], str]] = {}
+        for plugin_name, impl in self._impls("plugbay_register_strategies"):
+            register = StrategyRegister(plugin_name, found, self.label(plugin_name))
+            self._call(impl, register=register, settings=settings)
+        return {name: factory for name, (factory, _) in found.items()}
 
     def authenticators(self, settings: Settings) -> list[Registered]:
         return self._collect("plugbay_register_authenticators", AuthenticatorRegister, settings)

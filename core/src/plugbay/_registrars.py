@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from plugbay._protocols import Authenticator, Cache, Provider, RateLimiter
     from plugbay._providers import ProviderContext
+    from plugbay._router.strategies import Strategy
 
 __all__ = [
     "AdapterRegister",
@@ -31,6 +32,7 @@ __all__ = [
     "RateLimiterRegister",
     "Registered",
     "RouteRegister",
+    "StrategyRegister",
     "check_lifecycle",
     "check_protocol",
 ]
@@ -283,3 +285,55 @@ class AdapterRegister:
             )
 
     __call__ = adapter  # the 0.1 form, ``register(type, factory, options=...)``
+
+
+class StrategyRegister:
+    """Given to :func:`~plugbay.hookspecs.plugbay_register_strategies`.
+
+    .. versionadded:: 0.2
+    """
+
+    def __init__(
+        self, plugin: str, found: dict[str, tuple[Callable[[], Any], str]], label: str | None = None
+    ) -> None:
+        self._plugin = plugin
+        self._label = label or f'"{plugin}"'
+        self._found = found
+
+    def strategy(self, name: str, factory: Callable[[], Strategy]) -> None:
+        """Add the routing strategy ``name``, what a ``[[models]]`` entry names in ``strategy``.
+
+        :param factory: called once per model using it (and again when the registry
+            changes); returns an object with ``order(deployments, now)`` (checked now).
+        """
+        from plugbay._router.strategies import Strategy
+
+        if not callable(factory):
+            raise PluginError(
+                f"plugin {self._label}: strategy {name!r}: {factory!r} is not callable"
+            )
+        made = factory()
+        order = getattr(made, "order", None)
+        if not isinstance(made, Strategy) or not callable(order):
+            raise PluginError(
+                f"plugin {self._label}: strategy {name!r}: {type(made).__name__} has no "
+                "`order(deployments, now)` method"
+            )
+        if inspect.iscoroutinefunction(order):
+            raise PluginError(
+                f"plugin {self._label}: strategy {name!r}: `order` must be a plain `def` "
+                "(it runs on the request path, without awaiting)"
+            )
+        current = self._found.get(name)
+        if current is None:
+            self._found[name] = (factory, self._plugin)
+        elif current[1] == self._plugin:
+            raise PluginError(f"plugin {self._label} registers the strategy {name!r} twice")
+        else:
+            log.warning(
+                "strategy %r is registered by plugin %s and by plugin %r; %r's is used",
+                name,
+                self._label,
+                current[1],
+                current[1],
+            )

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal, TypeVar
 import msgspec
 
 from plugbay._pricing import Price
+from plugbay._router.settings import DeploymentSettings, RetrySettings, RouterSettings
 from plugbay._validation import describe
 from plugbay.schemas.models import Capabilities
 
@@ -131,12 +132,12 @@ _PROVIDER_FIELDS = frozenset(ProviderSettings.__struct_fields__) - {"options"}
 
 
 class ModelSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """A ``[[models]]`` entry."""
+    """A ``[[models]]`` entry: one provider, or several ``deployments``."""
 
     name: str
     """The public name clients use."""
-    provider: str
-    """The provider serving it."""
+    provider: str = ""
+    """The provider serving it; with ``deployments``, always the first one's."""
     upstream_model: str | None = None
     """The provider's name for it; defaults to ``name``."""
     price: Price | None = None
@@ -147,6 +148,33 @@ class ModelSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     each field set here overrides what the adapter declares."""
     context_window: Annotated[int, msgspec.Meta(gt=0)] | None = None
     """The model's context window in tokens, shown by ``/v1/models``."""
+    deployments: list[DeploymentSettings] = msgspec.field(default_factory=list)
+    """Where it is served, when that is more than ``provider``: see the routing docs."""
+    strategy: str = "priority"
+    """How a request picks a deployment: ``priority``, ``weighted``, ``least-busy``,
+    ``latency``, ``cost``, or a strategy a plugin registers."""
+    retry: RetrySettings | None = None
+    """Its retries; ``None``: ``[router.retry]``."""
+    fallbacks: list[str] = msgspec.field(default_factory=list)
+    """Models tried in turn when every attempt here failed in a retryable way."""
+    context_window_fallbacks: list[str] = msgspec.field(default_factory=list)
+    """Models tried when the upstream refuses the prompt as too long for this one."""
+    content_filter_fallbacks: list[str] = msgspec.field(default_factory=list)
+    """Models tried when an answer here ends with ``finish_reason: content_filter``
+    (non-streaming requests)."""
+
+    def __post_init__(self) -> None:
+        if self.deployments:
+            self.provider = self.deployments[0].provider
+            names = set()
+            for deployment in self.deployments:
+                upstream = deployment.model or self.upstream
+                name = deployment.name or f"{deployment.provider}/{upstream}"
+                if name in names:
+                    raise ValueError(f"two deployments are named {name!r}")
+                names.add(name)
+        elif not self.provider:
+            raise ValueError("a model needs a `provider` or `deployments`")
 
     @property
     def upstream(self) -> str:
@@ -159,6 +187,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     plugins: PluginSettings = msgspec.field(default_factory=PluginSettings)
     providers: list[ProviderSettings] = msgspec.field(default_factory=list)
     models: list[ModelSettings] = msgspec.field(default_factory=list)
+    router: RouterSettings = msgspec.field(default_factory=RouterSettings)
     extra: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
     """Top-level tables this file holds for plugins (``[ratelimit]``...), by name."""
     source: str | None = None
@@ -196,7 +225,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             ) from None
 
 
-_CORE_TABLES = frozenset({"server", "auth", "plugins", "providers", "models"})
+_CORE_TABLES = frozenset({"server", "auth", "plugins", "providers", "models", "router"})
 _SERVING_TABLES = frozenset({"auth", "providers", "models"})
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from plugbay.schemas import ChatCompletionParams, EmbeddingsParams, Usage
+
+if TYPE_CHECKING:
+    from plugbay._pricing import Price
 
 __all__ = [
     "ChatRequest",
@@ -263,13 +266,18 @@ class RequestContext:
     :ivar extra: free space for plugins, namespaced by plugin name.
     :ivar cost_usd: the request's cost at the model's price, set when it finished (before the
         rate limiters settle); ``None`` when the price or the usage is unknown.
+    :ivar deployment: the deployment the router chose (``provider/model``), once it did.
+    :ivar attempts: upstream attempts made so far.
+    :ivar price: the chosen deployment's price (what the request is charged at).
     :ivar spend_settled: set by a rate limiter that accounts this request's cost against the
         key's budget itself; the core then leaves ``principal.spend`` alone.
     """
 
     __slots__ = (
+        "attempts",
         "cache_status",
         "cost_usd",
+        "deployment",
         "endpoint",
         "error_code",
         "estimated_tokens",
@@ -277,6 +285,7 @@ class RequestContext:
         "first_chunk_at",
         "headers",
         "model",
+        "price",
         "principal",
         "provider",
         "request",
@@ -302,6 +311,9 @@ class RequestContext:
         self.model: str | None = None
         self.provider: str | None = None
         self.upstream_model: str | None = None
+        self.deployment: str | None = None
+        self.attempts = 0
+        self.price: Price | None = None
         self.stream = False
         self.estimated_tokens = 0
         self.first_chunk_at: float | None = None
@@ -333,7 +345,12 @@ class FinishedRequest(msgspec.Struct, frozen=True, kw_only=True):
     cache_status: str | None
     usage: Usage | None
     cost_usd: float | None = None
-    """USD at the model's price; ``None`` when the price or the usage is unknown."""
+    """USD at the serving deployment's price; ``None`` when the price or the usage is
+    unknown."""
+    deployment: str | None = None
+    """The deployment that served it (the last one tried, if none did)."""
+    attempts: int = 0
+    """Upstream attempts it took (0: none, e.g. a cache hit or a refusal)."""
 
 
 class RecordedUsage(msgspec.Struct, frozen=True, kw_only=True):

@@ -148,5 +148,7 @@ def _row(event: FinishedRequest, estimated: bool) -> tuple[Any, ...]:
         event.error_code,
         int(event.stream),
         event.cache_status,
+        event.deployment,
+        event.attempts,
         event.cost_usd,
     )

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         CacheRegister,
         RateLimiterRegister,
         RouteRegister,
+        StrategyRegister,
     )
     from plugbay._registry.owners import MigrationRegister
     from plugbay._settings import Settings
@@ -62,6 +63,26 @@ def plugbay_register_adapters(register: AdapterRegister, settings: Settings) -> 
     Sync; called once when the app is built.
 
     .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def plugbay_register_strategies(register: StrategyRegister, settings: Settings) -> None:
+    """Register routing strategies with ``register.strategy(name, factory)``.
+
+    A ``[[models]]`` entry's ``strategy`` names one; ``factory()`` is called once per model
+    (again when the registry changes) and returns an object whose plain ``def
+    order(deployments, now)`` returns the model's :class:`~plugbay.Deployment` objects in
+    the order to try them (it runs on the request path: no I/O). Core registers
+    ``priority``, ``weighted``, ``least-busy``, ``latency`` and ``cost``, ``trylast``.
+
+    :param register: the registrar, bound to this plugin.
+    :param settings: the configuration.
+
+    A name registered by two plugins is served by the one called first, with a warning
+    naming both. Sync; called once when the app is built.
+
+    .. versionadded:: 0.2
     """
 
 

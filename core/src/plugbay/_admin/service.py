@@ -280,9 +280,22 @@ class AdminService:
         problem = name_problem("model", model.name)
         if problem is not None:
             raise InvalidRequest(f"name: {problem}", param="name")
-        if model.provider not in (await self.store.snapshot()).providers:
+        providers = (await self.store.snapshot()).providers
+        if not model.deployments and model.provider not in providers:
             raise InvalidRequest(
                 f"provider: no provider named {model.provider!r}", param="provider"
+            )
+        for index, deployment in enumerate(model.deployments):
+            if deployment.provider not in providers:
+                param = f"deployments[{index}].provider"
+                raise InvalidRequest(
+                    f"{param}: no provider named {deployment.provider!r}", param=param
+                )
+        if model.strategy not in self.gateway.strategies:
+            known = ", ".join(sorted(self.gateway.strategies))
+            raise InvalidRequest(
+                f"strategy: unknown strategy {model.strategy!r} (known: {known})",
+                param="strategy",
             )
         return model
 

@@ -54,11 +54,13 @@ USAGE_COLUMNS = (
     "error_code",
     "stream",
     "cache_status",
+    "deployment",
+    "attempts",
     "cost_usd",
 )
 """The order of the values in each usage row :meth:`UsageStore.record` is given."""
 
-USAGE_GROUPS = ("key", "model", "provider", "day", "hour")
+USAGE_GROUPS = ("key", "model", "provider", "deployment", "day", "hour")
 """What :meth:`UsageStore.report` can group by (``day`` and ``hour`` in UTC)."""
 
 

@@ -125,3 +125,11 @@ MIGRATIONS += [
     );
     """,
 ]
+
+MIGRATIONS += [
+    # 6: the deployment that served each request, and the upstream attempts it took.
+    """
+    ALTER TABLE usage ADD COLUMN deployment TEXT;
+    ALTER TABLE usage ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+    """,
+]

@@ -23,6 +23,7 @@ _GROUPS = {
     "key": "key_id",
     "model": "model",
     "provider": "provider",
+    "deployment": "deployment",
     "day": "strftime('%Y-%m-%d', ts, 'unixepoch')",
     "hour": "strftime('%Y-%m-%dT%H:00Z', ts, 'unixepoch')",
 }

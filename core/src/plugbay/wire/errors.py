@@ -67,6 +67,31 @@ def from_upstream(
         other 5xx, as the OpenAI-compatible relay answers (whatever sits between the
         gateway and a relayed upstream may answer 503).
     """
+    error = _ladder(status, message, code, retry_after, error_type, param, upstream, unavailable)
+    error.upstream_status = status
+    if retry_after is not None and error.retry_delay is None:
+        error.retry_delay = _seconds(retry_after)
+    return error
+
+
+def _seconds(retry_after: str | float) -> float | None:
+    if isinstance(retry_after, str):
+        from plugbay._router.retry import retry_after as parse
+
+        return parse({"retry-after": retry_after})
+    return max(0.0, float(retry_after))
+
+
+def _ladder(
+    status: int,
+    message: str | None,
+    code: str | None,
+    retry_after: str | float | None,
+    error_type: str | None,
+    param: str | None,
+    upstream: str,
+    unavailable: bool,
+) -> PlugbayError:
     headers = _retry_headers(retry_after)
     detail = f": {message}" if message else ""
     if status == 429:
