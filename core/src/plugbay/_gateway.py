@@ -99,7 +99,8 @@ class Gateway:
         self.stats = Stats()
         """This worker's per-provider request statistics (``/health/detailed``)."""
         router = settings.router
-        self.router = Router(router, open_store(router.breaker, settings.server.database, {}))
+        breakers = open_store(router.breaker, settings.server.database, {})
+        self.router = Router(router, breakers, self.stats)
         """Deployments' figures and breakers, retries and fallbacks (:mod:`plugbay._router`)."""
         self.router.resolve = lambda name: self.routes.get(name)
         self.unavailable: dict[str, ProviderProblem] = {}

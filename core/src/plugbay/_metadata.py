@@ -83,5 +83,9 @@ def model_object(gateway: Gateway, name: str) -> ModelObject:
 
 def provider_models(gateway: Gateway, provider: str) -> list[dict[str, Any]]:
     """The models ``provider`` serves, as ``/v1/models`` shows them."""
-    names = sorted(n for n, r in gateway.routes.items() if r.provider_name == provider)
+    names = sorted(
+        n
+        for n, r in gateway.routes.items()
+        if any(d.provider_name == provider for d in r.deployments)
+    )
     return [msgspec.to_builtins(model_object(gateway, n)) for n in names]

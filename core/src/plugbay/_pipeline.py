@@ -88,9 +88,6 @@ def _authorise(gateway: Gateway, ctx: RequestContext, model: str, scope: str) ->
     ctx.model = model
     ctx.provider = route.provider_name
     ctx.upstream_model = route.upstream_model
-    stats = gateway.stats.of(route.provider_name)
-    stats.in_flight += 1
-    ctx.extra[STATS] = stats
     return route
 
 

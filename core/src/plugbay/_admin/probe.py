@@ -19,16 +19,21 @@ _encode = msgspec.json.Encoder().encode
 
 async def probe_provider(gateway: Gateway, name: str, model: str | None) -> dict[str, Any]:
     """Send ``ping`` with ``max_tokens: 1``; report latency and the answer or the error."""
-    routes = [r for r in gateway.routes.values() if r.provider_name == name]
+    served = [
+        (r.name, d.upstream_model)
+        for r in gateway.routes.values()
+        for d in r.deployments
+        if d.provider_name == name
+    ]
     if model is not None:
-        routes = [r for r in routes if r.name == model]
-    upstream_model = routes[0].upstream_model if routes else model
+        served = [s for s in served if s[0] == model]
+    upstream_model = served[0][1] if served else model
     if upstream_model is None:
         raise InvalidRequest(
             f'Provider {name!r} serves no model yet; pass one: {{"model": "..."}}.', param="model"
         )
     provider = gateway.provider(name)
-    public = routes[0].name if routes else upstream_model
+    public = served[0][0] if served else upstream_model
     body = {"model": public, "messages": [{"role": "user", "content": "ping"}], "max_tokens": 1}
     request = ChatRequest(
         params=msgspec.convert(body, ChatCompletionParams),

@@ -18,8 +18,8 @@ if TYPE_CHECKING:
 
 __all__ = ["DECAY_SECONDS", "Deployment", "DeploymentStats"]
 
-DECAY_SECONDS = 2.0
-"""The latency average's time constant: a sample counts half after ~1.4 s, and a
+DECAY_SECONDS = 1.0
+"""The latency average's time constant: a sample counts half after ~0.7 s, and a
 deployment that got no traffic looks faster as time passes, so a recovered one is tried
 again (and jumps back up at once if it is still slow: the average is a peak average)."""
 

@@ -31,6 +31,7 @@ from plugbay._errors import (
 )
 from plugbay._router.deployments import Deployment, DeploymentStats
 from plugbay._router.retry import backoff, is_context_error, retryable
+from plugbay._stats import Stats
 
 if TYPE_CHECKING:
     from plugbay._router.breaker import BreakerStore
@@ -46,6 +47,8 @@ DEPLOYMENT_HEADER = "x-plugbay-deployment"
 ATTEMPTS_HEADER = "x-plugbay-attempts"
 SERVED = "plugbay.deployment"
 """``ctx.extra`` key: the :class:`Deployment` whose attempt succeeded, until the request ends."""
+STATS = "plugbay.stats"
+"""``ctx.extra`` key: the :class:`~plugbay._stats.ProviderStats` of the provider last tried."""
 _COUNTS = tuple(str(n) for n in range(33))
 
 T = TypeVar("T")
@@ -99,9 +102,14 @@ class Route:
 class Router:
     """Routing state of one worker: deployments' figures and breakers, kept across reloads."""
 
-    def __init__(self, settings: RouterSettings, breakers: BreakerStore) -> None:
+    def __init__(
+        self, settings: RouterSettings, breakers: BreakerStore, providers: Stats | None = None
+    ) -> None:
         self.settings = settings
         self.breakers = breakers
+        self.providers = providers or Stats()
+        """Per-provider figures (``/health/detailed``), charged to the provider an attempt
+        went to."""
         self.pin_header = settings.pin_header.lower()
         self.stats: dict[str, DeploymentStats] = {}
         """Every deployment's figures by name (they outlive registry reloads)."""
@@ -305,8 +313,13 @@ class Router:
             return deployment, None, opened, capped
         return None, wait, opened, capped
 
-    @staticmethod
-    def _serve_as(ctx: RequestContext, deployment: Deployment, request: Any) -> None:
+    def _serve_as(self, ctx: RequestContext, deployment: Deployment, request: Any) -> None:
+        extra = ctx.extra
+        previous = extra.get(STATS)
+        if previous is not None:
+            previous.in_flight -= 1
+        stats = extra[STATS] = self.providers.of(deployment.provider_name)
+        stats.in_flight += 1
         request.upstream_model = deployment.upstream_model
         ctx.provider = deployment.provider_name
         ctx.upstream_model = deployment.upstream_model

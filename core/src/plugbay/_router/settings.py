@@ -28,7 +28,7 @@ class DeploymentSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=Tru
     weight: Positive = 1.0
     """Its share of traffic under the ``weighted`` strategy (and within a priority group)."""
     priority: int = 0
-    """Lower first under the ``priority`` strategy; equal priorities share by weight."""
+    """Lower first under the ``priority`` strategy; equal priorities in config order."""
     rpm: Annotated[int, msgspec.Meta(gt=0)] | None = None
     """Requests a minute it is sent, per worker; at the cap it is skipped."""
     tpm: Annotated[int, msgspec.Meta(gt=0)] | None = None

@@ -52,17 +52,10 @@ def _weighted_order(deployments: Sequence[Deployment]) -> list[Deployment]:
 
 
 class Priority:
-    """Ordered failover: the lowest ``priority`` first; equal priorities share by weight."""
+    """Ordered failover: the lowest ``priority`` first; equal priorities in config order."""
 
     def order(self, deployments: Sequence[Deployment], now: float) -> Sequence[Deployment]:
-        groups: dict[int, list[Deployment]] = {}
-        for deployment in deployments:
-            groups.setdefault(deployment.priority, []).append(deployment)
-        ordered: list[Deployment] = []
-        for priority in sorted(groups):
-            group = groups[priority]
-            ordered.extend(group if len(group) == 1 else _weighted_order(group))
-        return ordered
+        return sorted(deployments, key=lambda d: d.priority)  # stable: config order kept
 
 
 class Weighted:
@@ -82,10 +75,13 @@ class LeastBusy:
 class Latency:
     """Power of two choices over a peak-EWMA of latency (streams: time to first chunk).
 
-    Two deployments drawn at random; the one whose decayed latency average times its
-    requests in flight (plus one) is lower goes first. An idle deployment's average decays,
-    so one that recovered gets traffic again; one that slows down is seen at its first
-    slow answer (the peak).
+    Two deployments are drawn at random; each one's cost is its decayed latency average
+    times its requests in flight (plus one), and the two are ranked by a draw weighted by
+    the inverse square of their costs: at equal costs each goes first half the time (no
+    herding onto one of two alike deployments), at ten times the cost the slower one goes
+    first about once in a hundred. An idle deployment's average decays, so one that
+    recovered gets traffic again; one that slows down is seen at its first slow answer.
+    A deployment never measured goes first (its cost is 0).
     """
 
     def order(self, deployments: Sequence[Deployment], now: float) -> Sequence[Deployment]:
@@ -96,7 +92,12 @@ class Latency:
             a, b = deployments
         else:
             a, b = random.sample(list(deployments), 2)
-        first, second = (a, b) if cost(a) <= cost(b) else (b, a)
+        ca, cb = cost(a), cost(b)
+        if ca == 0.0 or cb == 0.0:
+            a_first = ca < cb or (ca == cb and random.random() < 0.5)
+        else:
+            a_first = random.random() < cb * cb / (ca * ca + cb * cb)
+        first, second = (a, b) if a_first else (b, a)
         rest = sorted((d for d in deployments if d is not a and d is not b), key=cost)
         return [first, second, *rest]
 

@@ -99,7 +99,11 @@ async def report(gateway: Gateway) -> dict[str, Any]:
             "name": name,
             "type": record.type if record is not None else None,
             **figures.view(),
-            "models": sorted(m for m, r in gateway.routes.items() if r.provider_name == name)
+            "models": sorted(
+                m
+                for m, r in gateway.routes.items()
+                if any(d.provider_name == name for d in r.deployments)
+            )
             or gateway.unavailable_models(name),
         }
         entry["state"] = provider_state(gateway, name)
@@ -112,6 +116,7 @@ async def report(gateway: Gateway) -> dict[str, Any]:
         "pid": os.getpid(),
         "uptime_s": round(time.time() - stats.started_at, 3),
         "providers": providers,
+        "deployments": gateway.router.view(gateway.routes),
         "registry": {
             "status": "loaded" if gateway.ready else "not_loaded",
             "version": gateway.snapshot.version,

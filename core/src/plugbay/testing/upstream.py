@@ -162,6 +162,8 @@ class RecordedRequest:
         body: bytes,
         remote: tuple[str, int] | None = None,
     ) -> None:
+        self.received_at = time.monotonic()
+        """When it arrived (``time.monotonic()``)."""
         self.method = method
         self.path = path
         self.query = query

@@ -174,7 +174,7 @@ def upstream_error(status: int, body: bytes, headers: Mapping[str, str]) -> Plug
     """The error for an OpenAI-compatible upstream's non-2xx answer (the upstream client's
     default mapping): the body's fields, then :func:`from_upstream`."""
     message, type_, param, code = error_fields(body)
-    return from_upstream(
+    error = from_upstream(
         status,
         message,
         code=code,
@@ -183,3 +183,8 @@ def upstream_error(status: int, body: bytes, headers: Mapping[str, str]) -> Plug
         param=param,
         unavailable=False,
     )
+    if "retry-after-ms" in headers:
+        from plugbay._router.retry import retry_after
+
+        error.retry_delay = retry_after(headers)
+    return error
