@@ -137,7 +137,10 @@ def _limits(function: Callable[..., Any]) -> Callable[..., Any]:
                 help="Allowed model (repeat; `prefix*` patterns work). Default: all.",
             ),
             click.option(
-                "--scope", "scopes", multiple=True, help="chat, embeddings, models, admin (repeat)."
+                "--scope",
+                "scopes",
+                multiple=True,
+                help="chat, embeddings, models, admin, pin (repeat).",
             ),
             click.option("--rpm", type=int, help="Requests per minute."),
             click.option("--tpm", type=int, help="Tokens per minute."),

@@ -8,7 +8,7 @@ from typing import Any
 import msgspec
 from msgspec import UNSET, UnsetType
 
-SCOPES = frozenset({"chat", "embeddings", "models", "admin"})
+SCOPES = frozenset({"chat", "embeddings", "models", "admin", "pin"})
 DEFAULT_SCOPES = ["chat", "embeddings", "models"]
 
 
