@@ -348,3 +348,13 @@ def test_the_openai_sdk_sees_an_ordinary_answer_after_a_failover(make_client, up
     assert raw.parse().choices[0].message.content
     with pytest.raises(openai.BadRequestError):
         client.chat.completions.create(**CHAT, extra_headers={"x-provider": "nope"})
+
+
+def test_with_the_router_off_the_first_deployment_serves_alone(make_client, upstreams):
+    a, b = upstreams
+    a.script(Reply.error(500, "boom", "server_error"))
+    gw = make_client(config(a, b, router={"enabled": False}), plugins=[relay])
+    answer = chat(gw)
+    assert answer.status_code == 502  # no failover
+    assert "x-plugbay-deployment" not in answer.headers
+    assert (len(a.requests), len(b.requests)) == (1, 0)

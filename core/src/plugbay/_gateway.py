@@ -103,6 +103,8 @@ class Gateway:
         self.router = Router(router, breakers, self.stats)
         """Deployments' figures and breakers, retries and fallbacks (:mod:`plugbay._router`)."""
         self.router.resolve = lambda name: self.routes.get(name)
+        self.routing = router.enabled
+        """``[router] enabled``: whether requests go through :attr:`router`."""
         self.unavailable: dict[str, ProviderProblem] = {}
         """Providers in the registry that cannot serve, by name (``/health/ready`` shows them)."""
         self._blocked: dict[str, str] = {}

@@ -156,11 +156,14 @@ async def _answer_chat(
         else:
             await _answer(ctx, send, cached)
         return
-    router = gateway.router
+    router = gateway.router if gateway.routing else None
     if ctx.stream:
-        stream = await _asgi.unless_disconnected(
-            receive, router.run(ctx, route, request, _open_stream)
+        opening = (
+            route.provider.chat_stream(request)
+            if router is None
+            else router.run(ctx, route, request, _open_stream)
         )
+        stream = await _asgi.unless_disconnected(receive, opening)
         if stream.headers:
             _relay_headers(ctx, stream.headers)
         assembler = StreamAssembler() if store else None
@@ -170,9 +173,12 @@ async def _answer_chat(
             if content is not None:
                 await _store(cache, ctx, request, content)
     else:
-        response = await _asgi.unless_disconnected(
-            receive, router.run(ctx, route, request, _chat, _refused)
+        calling = (
+            route.provider.chat(request)
+            if router is None
+            else router.run(ctx, route, request, _chat, _refused)
         )
+        response = await _asgi.unless_disconnected(receive, calling)
         ctx.usage = response.usage
         if response.headers:
             _relay_headers(ctx, response.headers)
@@ -198,9 +204,12 @@ async def _answer_embeddings(
     if cached is not None:
         await _answer(ctx, send, cached)
         return
-    response = await _asgi.unless_disconnected(
-        receive, gateway.router.run(ctx, route, request, _embed)
+    embedding = (
+        gateway.router.run(ctx, route, request, _embed)
+        if gateway.routing
+        else route.provider.embeddings(request)
     )
+    response = await _asgi.unless_disconnected(receive, embedding)
     ctx.usage = response.usage
     if response.headers:
         _relay_headers(ctx, response.headers)

@@ -61,6 +61,10 @@ class RetrySettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 class RouterSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """The ``[router]`` table."""
 
+    enabled: bool = True
+    """``false`` sends every request to its model's first deployment: no retries, breakers,
+    fallbacks or routing headers (what plugbay did before it routed; the bench's baseline
+    for the router's cost)."""
     retry: RetrySettings = msgspec.field(default_factory=RetrySettings)
     """Retries for every model without its own ``retry``."""
     breaker: BreakerConfig = msgspec.field(default_factory=BreakerConfig)
