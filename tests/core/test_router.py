@@ -358,3 +358,21 @@ def test_with_the_router_off_the_first_deployment_serves_alone(make_client, upst
     assert answer.status_code == 502  # no failover
     assert "x-plugbay-deployment" not in answer.headers
     assert (len(a.requests), len(b.requests)) == (1, 0)
+
+
+def test_a_single_deployment_keeps_trying_while_its_breaker_is_open(make_client, upstreams):
+    a, _ = upstreams
+    a.script(*[Reply.error(500, "dead")] * 3)
+    gw = make_client(config(a, router=BREAKER), plugins=[relay])
+    assert [chat(gw).status_code for _ in range(4)] == [502, 502, 502, 200]
+    assert len(a.requests) == 4  # nowhere else to go: still sent
+    detailed = gw.http().get("/health/detailed").json()
+    assert detailed["deployments"]["a/up-a"]["breaker"] == "closed"  # the success closed it
+
+
+def test_break_single_fast_fails_a_single_deployment(make_client, upstreams):
+    a, _ = upstreams
+    a.script(*[Reply.error(500, "dead")] * 3)
+    gw = make_client(config(a, router={**BREAKER, "break_single": True}), plugins=[relay])
+    assert [chat(gw).status_code for _ in range(4)] == [502, 502, 502, 503]
+    assert len(a.requests) == 3

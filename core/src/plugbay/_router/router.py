@@ -49,6 +49,7 @@ SERVED = "plugbay.deployment"
 """``ctx.extra`` key: the :class:`Deployment` whose attempt succeeded, until the request ends."""
 STATS = "plugbay.stats"
 """``ctx.extra`` key: the :class:`~plugbay._stats.ProviderStats` of the provider last tried."""
+_NONE_AVAILABLE = ("deployments_unavailable", "deployments_capped", "deployments_rate_limited")
 _COUNTS = tuple(str(n) for n in range(33))
 
 T = TypeVar("T")
@@ -111,10 +112,13 @@ class Router:
         """Per-provider figures (``/health/detailed``), charged to the provider an attempt
         went to."""
         self.pin_header = settings.pin_header.lower()
+        self.break_single = settings.break_single
         self.stats: dict[str, DeploymentStats] = {}
         """Every deployment's figures by name (they outlive registry reloads)."""
         self.not_before: dict[str, float] = {}
-        """Deployment name -> when its upstream's last ``Retry-After`` ends (``time.time()``)."""
+        """Deployment name -> when its upstream's last ``Retry-After`` ends (``time.time()``):
+        other requests go to other deployments meanwhile (a model with one deployment, unless
+        ``break_single``, still sends there: the client's request is not a retry)."""
         self.resolve: Callable[[str], Route | None] = lambda name: None
         """Finds a fallback's route (the gateway sets it)."""
 
@@ -188,7 +192,7 @@ class Router:
     ) -> Route | None:
         if is_context_error(error):
             return self._pick(ctx, route.context_window_fallbacks, visited)
-        if retryable(error) or error.code in ("deployments_unavailable", "deployments_capped"):
+        if retryable(error) or error.code in _NONE_AVAILABLE:
             return self._pick(ctx, route.fallbacks, visited)
         return None
 
@@ -230,7 +234,9 @@ class Router:
         attempts = 0
         allowed = len(queue) if retry.attempts is None else retry.attempts
         while attempts < allowed:
-            chosen, wait, opened, capped = await self._choose(queue, ready_at, now)
+            chosen, wait, opened, capped = await self._choose(
+                queue, ready_at, now, len(queue) > 1 or self.break_single
+            )
             if chosen is None:
                 longest = max(retry.max_wait, retry.max_backoff)
                 if wait is not None and wait < deadline and wait - now <= longest:
@@ -239,7 +245,7 @@ class Router:
                     continue
                 if last is not None:
                     raise last
-                raise self._unavailable(route, opened, capped, now)
+                raise self._unavailable(route, opened, capped, wait, now)
             attempts += 1
             self._serve_as(ctx, chosen, request)
             stats = chosen.stats
@@ -271,7 +277,8 @@ class Router:
                     if until > self.not_before.get(chosen.name, 0.0):
                         self.not_before[chosen.name] = until
                 count = failures[chosen.name] = failures.get(chosen.name, 0) + 1
-                ready_at[chosen.name] = now + backoff(count, retry.backoff, retry.max_backoff)
+                wait_for = backoff(count, retry.backoff, retry.max_backoff)
+                ready_at[chosen.name] = now + max(wait_for, error.retry_delay or 0.0)
                 queue.remove(chosen)
                 queue.append(chosen)
                 if now >= deadline:
@@ -289,7 +296,7 @@ class Router:
         raise last
 
     async def _choose(
-        self, queue: list[Deployment], ready_at: dict[str, float], now: float
+        self, queue: list[Deployment], ready_at: dict[str, float], now: float, breaking: bool
     ) -> tuple[Deployment | None, float | None, bool, bool]:
         """The first deployment to try now; else when one may be tried (a wait, not an open
         breaker) and whether breakers or caps kept them out."""
@@ -299,7 +306,7 @@ class Router:
         for deployment in queue:
             name = deployment.name
             ready = ready_at.get(name, 0.0)
-            if not_before:
+            if not_before and breaking:  # another request's Retry-After: go elsewhere
                 ready = max(ready, not_before.get(name, 0.0))
             if ready > now:
                 wait = ready if wait is None else min(wait, ready)
@@ -307,7 +314,7 @@ class Router:
             if deployment.capped(now):
                 capped = True
                 continue
-            if not await deployment.breaker.allow(now):
+            if breaking and not await deployment.breaker.allow(now):
                 opened = True
                 continue
             return deployment, None, opened, capped
@@ -331,7 +338,16 @@ class Router:
         attempts = ctx.attempts
         headers[ATTEMPTS_HEADER] = _COUNTS[attempts] if attempts < len(_COUNTS) else str(attempts)
 
-    def _unavailable(self, route: Route, opened: bool, capped: bool, now: float) -> PlugbayError:
+    def _unavailable(
+        self, route: Route, opened: bool, capped: bool, wait: float | None, now: float
+    ) -> PlugbayError:
+        if wait is not None and not opened:
+            return RateLimited(
+                f"Every deployment of `{route.name}` asked to wait (Retry-After); retry in "
+                f"{max(1, int(wait - now + 0.999))} s.",
+                retry_after=wait - now,
+                code="deployments_rate_limited",
+            )
         if capped and not opened:
             return RateLimited(
                 f"Every deployment of `{route.name}` is at its per-minute cap.",

@@ -69,6 +69,10 @@ class RouterSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Retries for every model without its own ``retry``."""
     breaker: BreakerConfig = msgspec.field(default_factory=BreakerConfig)
     """The circuit breaker of every deployment, and where its state is kept."""
+    break_single: bool = False
+    """Whether a model with one deployment answers 503 at once while that deployment's
+    breaker is open. By default it keeps sending to its only upstream (there is nowhere else
+    to go; the client's own retries decide) and the breaker just records."""
     pin_header: str = "x-provider"
     """The request header naming the provider a client wants (keys with the ``pin``
     scope, or without scope restrictions); other clients' header is ignored."""
