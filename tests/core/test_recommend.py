@@ -113,7 +113,7 @@ def ask(gw: Any, body: Any = None, key: str | None = None) -> Any:
 @pytest.fixture
 def measured(make_client: Any) -> Any:
     gw, steered = setup(make_client)
-    steered.delays = {"p-slow": 0.05}
+    steered.delays = {"p-slow": 0.2}
     steered.failing = {"p-broken"}
     assert send(gw, "fast", 4) == [200] * 4
     assert send(gw, "slow", 4) == [200] * 4
@@ -134,7 +134,7 @@ def test_measured_figures_decide_the_ranking(measured):
     fast, slow, broken, fresh = body["data"]
     assert fast["figures"]["requests"] == 4
     assert fast["figures"]["success_rate"] == 1.0
-    assert slow["figures"]["latency_ms_avg"] >= 50 > fast["figures"]["latency_ms_avg"]
+    assert slow["figures"]["latency_ms_avg"] >= 200 > fast["figures"]["latency_ms_avg"]
     assert broken["figures"]["success_rate"] == 0.0
     assert "0 of 4 requests succeeded" in broken["reason"]
     assert fresh["figures"]["success_rate"] is None
@@ -151,7 +151,7 @@ def test_measured_figures_decide_the_ranking(measured):
 
 def test_failing_drops_a_model_below_a_healthy_slower_one(make_client):
     gw, steered = setup(make_client)
-    steered.delays = {"p-slow": 0.05}
+    steered.delays = {"p-slow": 0.2}
     assert send(gw, "fast", 2) == [200] * 2
     assert send(gw, "slow", 2) == [200] * 2
     assert [e["model"] for e in ask(gw).json()["data"]][:2] == ["fast", "slow"]
@@ -244,3 +244,18 @@ def test_score_formula_orders_success_first_then_speed_then_price():
     assert score(1.0, 0.2, 2.0, True) > score(1.0, 0.1, 1.0, False)
     assert score(0.99, 0.0, 0.0, True) < score(1.0, 10.0, None, False)
     assert recommend([], RecommendRequest()) == {"object": "list", "data": [], "excluded": []}
+
+
+def test_a_model_named_recommend_is_still_found_by_get(make_client):
+    config = {
+        "providers": [{"name": "e", "type": "steered"}],
+        "models": [{"name": "recommend", "provider": "e"}],
+    }
+    gw = make_client(config, plugins=[Steered(), Keys()])
+    with gw.http() as http:
+        assert http.get("/v1/models/recommend").json()["id"] == "recommend"
+        assert [e["model"] for e in http.post("/v1/models/recommend").json()["data"]] == [
+            "recommend"
+        ]
+    with gw.http(api_key="key-narrow") as http:
+        assert http.get("/models/recommend").status_code == 404

@@ -10,12 +10,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-from litestar import Request, Response, post
+from litestar import Request, Response, get, post
 
 from plugbay._asgi import invalid_json
 from plugbay._auth import require_scope
-from plugbay._errors import InvalidRequest
-from plugbay._metadata import adapter_capabilities, model_capabilities
+from plugbay._errors import InvalidRequest, ModelNotFound
+from plugbay._metadata import adapter_capabilities, model_capabilities, model_object
 from plugbay._router.recommend import Candidate, RecommendRequest, recommend
 from plugbay._routes.common import authenticate, json_response
 from plugbay._validation import describe
@@ -69,4 +69,14 @@ def recommend_routes(gateway: Gateway) -> list[Any]:
         query = parse(await request.body())
         return json_response(recommend(candidates(gateway, principal.may_use), query))
 
-    return [recommend_models]
+    @get(["/v1/models/recommend", "/models/recommend"])
+    async def model_named_recommend(request: Request[Any, Any, Any]) -> Response[bytes]:
+        """``GET /v1/models/{id}`` for a model named ``recommend``, which the static path
+        above would otherwise hide from the path-parameter route."""
+        principal = await authenticate(gateway, request)
+        require_scope(principal, "models")
+        if "recommend" not in gateway.routes or not principal.may_use("recommend"):
+            raise ModelNotFound("recommend")
+        return json_response(model_object(gateway, "recommend"))
+
+    return [recommend_models, model_named_recommend]
