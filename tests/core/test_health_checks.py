@@ -169,3 +169,30 @@ def test_checks_keep_their_interval(make_client, upstreams):
     assert check["interval"] == interval
     assert check["checks"] >= 6
     assert b.requests == []
+
+
+def test_bad_check_settings_are_config_errors_naming_the_key(tmp_path):
+    from plugbay._settings import ConfigError, load_settings
+
+    path = tmp_path / "plugbay.toml"
+    path.write_text("[router.health_checks.a]\ninterval = 0\n")
+    # msgspec names a table's key `[...]`
+    bad_interval = r"router\.health_checks\[\.\.\.\]\.interval: Expected `float` > 0"
+    with pytest.raises(ConfigError, match=bad_interval):
+        load_settings(path)
+    path.write_text("[router.health_checks.a]\ninterval = 1\nevery = 2\n")
+    with pytest.raises(ConfigError, match=r"every"):
+        load_settings(path)
+
+
+def test_a_check_naming_no_provider_is_reported_and_harmless(make_client, upstreams, caplog):
+    a, b = upstreams
+    settings = config(a, b)
+    settings["router"]["health_checks"] = {"nobody": {"interval": 0.01}}
+    with caplog.at_level("WARNING", logger="plugbay"):
+        gw = make_client(settings, plugins=[relay])
+    assert "[router.health_checks.nobody] names no provider" in caplog.text
+    answer = chat(gw)
+    assert answer.headers["x-plugbay-deployment"] == "a/up-a"
+    assert detailed(gw)["a/up-a"]["health_check"] is None
+    assert len(a.requests) == 1
