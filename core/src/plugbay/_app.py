@@ -17,6 +17,7 @@ from plugbay._plugins import PluginManager
 from plugbay._routes.admin import admin_routes
 from plugbay._routes.health import health_routes
 from plugbay._routes.openai import completion_endpoints, openai_routes
+from plugbay._routes.recommend import recommend_routes
 from plugbay._settings import Settings
 
 __all__ = ["create_app"]
@@ -137,6 +138,7 @@ def create_app(
     gateway = Gateway(settings, manager, import_config=import_config)
     handlers: list[Any] = [
         *openai_routes(gateway),
+        *recommend_routes(gateway),
         *health_routes(gateway),
         *admin_routes(gateway),
         *manager.routes(settings),

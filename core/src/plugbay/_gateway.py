@@ -28,6 +28,7 @@ from plugbay._registry import Registry, RegistryBusy, Snapshot, Store
 from plugbay._registry import owners as plugin_tables
 from plugbay._router.breaker import open_store
 from plugbay._router.build import build_route, deployments_of
+from plugbay._router.health import HealthChecks
 from plugbay._router.router import Route, Router
 from plugbay._settings import ConfigError, ModelSettings, ProviderSettings
 from plugbay._stats import Stats
@@ -105,6 +106,8 @@ class Gateway:
         self.router.resolve = lambda name: self.routes.get(name)
         self.routing = router.enabled
         """``[router] enabled``: whether requests go through :attr:`router`."""
+        self.health_checks = HealthChecks(self)
+        """Active health checks (``[router.health_checks]``), started with the gateway."""
         self.unavailable: dict[str, ProviderProblem] = {}
         """Providers in the registry that cannot serve, by name (``/health/ready`` shows them)."""
         self._blocked: dict[str, str] = {}
@@ -223,6 +226,7 @@ class Gateway:
             await start(view)
         await self.refresh()
         self.usage.start()
+        self.health_checks.start()
         await self.plugins.startup(self.views)
         self._watcher = asyncio.create_task(self._watch(), name="plugbay-registry-watch")
         self.ready = True
@@ -242,6 +246,7 @@ class Gateway:
 
     async def stop(self) -> None:
         self.ready = False
+        await self.health_checks.stop()
         if self._watcher is not None:
             self._watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -148,6 +148,9 @@ class ModelSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     each field set here overrides what the adapter declares."""
     context_window: Annotated[int, msgspec.Meta(gt=0)] | None = None
     """The model's context window in tokens, shown by ``/v1/models``."""
+    tags: list[str] = msgspec.field(default_factory=list)
+    """Task tags (``coding``, ``cheap``...): ``POST /v1/models/recommend`` matches its
+    ``task`` against them."""
     deployments: list[DeploymentSettings] = msgspec.field(default_factory=list)
     """Where it is served, when that is more than ``provider``: see the routing docs."""
     strategy: str = "priority"

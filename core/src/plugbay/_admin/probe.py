@@ -17,8 +17,10 @@ if TYPE_CHECKING:
 _encode = msgspec.json.Encoder().encode
 
 
-async def probe_provider(gateway: Gateway, name: str, model: str | None) -> dict[str, Any]:
-    """Send ``ping`` with ``max_tokens: 1``; report latency and the answer or the error."""
+def ping_target(gateway: Gateway, name: str, model: str | None) -> tuple[str, str] | None:
+    """``(public, upstream)`` model names to ping provider ``name`` with: ``model`` (a public
+    name it serves, else taken as the upstream's name), or the first model a route sends to
+    it; ``None`` when it serves none and no ``model`` is given."""
     served = [
         (r.name, d.upstream_model)
         for r in gateway.routes.values()
@@ -29,20 +31,33 @@ async def probe_provider(gateway: Gateway, name: str, model: str | None) -> dict
         served = [s for s in served if s[0] == model]
     upstream_model = served[0][1] if served else model
     if upstream_model is None:
-        raise InvalidRequest(
-            f'Provider {name!r} serves no model yet; pass one: {{"model": "..."}}.', param="model"
-        )
-    provider = gateway.provider(name)
-    public = served[0][0] if served else upstream_model
+        return None
+    return (served[0][0] if served else upstream_model), upstream_model
+
+
+def ping_request(public: str, upstream_model: str, request_id: str = "probe") -> ChatRequest:
+    """The cheapest chat request: ``ping`` with ``max_tokens: 1``."""
     body = {"model": public, "messages": [{"role": "user", "content": "ping"}], "max_tokens": 1}
-    request = ChatRequest(
+    return ChatRequest(
         params=msgspec.convert(body, ChatCompletionParams),
         body=body,
         raw=_encode(body),
         public_model=public,
         upstream_model=upstream_model,
-        request_id="probe",
+        request_id=request_id,
     )
+
+
+async def probe_provider(gateway: Gateway, name: str, model: str | None) -> dict[str, Any]:
+    """Send ``ping`` with ``max_tokens: 1``; report latency and the answer or the error."""
+    target = ping_target(gateway, name, model)
+    if target is None:
+        raise InvalidRequest(
+            f'Provider {name!r} serves no model yet; pass one: {{"model": "..."}}.', param="model"
+        )
+    provider = gateway.provider(name)
+    public, upstream_model = target
+    request = ping_request(public, upstream_model)
     started = time.perf_counter()
     try:
         response = await provider.chat(request)

@@ -8,6 +8,7 @@ import msgspec
 
 from plugbay._pricing import Price
 from plugbay._router.breaker import BreakerConfig
+from plugbay._router.health import HealthCheck
 
 __all__ = ["DeploymentSettings", "RetrySettings", "RouterSettings"]
 
@@ -76,3 +77,6 @@ class RouterSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     pin_header: str = "x-provider"
     """The request header naming the provider a client wants (keys with the ``pin``
     scope, or without scope restrictions); other clients' header is ignored."""
+    health_checks: dict[str, HealthCheck] = msgspec.field(default_factory=dict)
+    """Active health checks by provider name (``[router.health_checks.<provider>]``): a
+    cheap request every ``interval`` seconds, feeding that provider's breakers."""

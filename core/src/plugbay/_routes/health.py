@@ -116,7 +116,7 @@ async def report(gateway: Gateway) -> dict[str, Any]:
         "pid": os.getpid(),
         "uptime_s": round(time.time() - stats.started_at, 3),
         "providers": providers,
-        "deployments": gateway.router.view(gateway.routes),
+        "deployments": _deployments(gateway),
         "registry": {
             "status": "loaded" if gateway.ready else "not_loaded",
             "version": gateway.snapshot.version,
@@ -127,6 +127,16 @@ async def report(gateway: Gateway) -> dict[str, Any]:
         "plugins": plugins(gateway),
         "components": await components(gateway),
     }
+
+
+def _deployments(gateway: Gateway) -> dict[str, Any]:
+    """The router's view of each deployment, with its provider's last active health check
+    (``health_check``: ``None`` when none is configured or none ran yet)."""
+    found = gateway.router.view(gateway.routes)
+    checks = gateway.health_checks
+    for view in found.values():
+        view["health_check"] = checks.view(view["provider"])
+    return found
 
 
 def plugins(gateway: Gateway) -> list[dict[str, Any]]:
