@@ -6,6 +6,7 @@ public model; each test makes one of them fail and counts what reached each.
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ from typing import Any
 import openai
 import pytest
 
-from plugbay.testing import Reply
+from plugbay.testing import Reply, fake
 from plugbay.testing.upstream import ScriptedUpstream
 from tests.core.support import relay
 
@@ -376,3 +377,64 @@ def test_break_single_fast_fails_a_single_deployment(make_client, upstreams):
     gw = make_client(config(a, router={**BREAKER, "break_single": True}), plugins=[relay])
     assert [chat(gw).status_code for _ in range(4)] == [502, 502, 502, 503]
     assert len(a.requests) == 3
+
+
+# --- per-deployment caps, timeouts, prices ----------------------------------------------------
+
+
+def test_a_deployment_at_its_rpm_cap_is_skipped_and_all_capped_is_a_429(make_client, upstreams):
+    a, b = upstreams
+    cfg = config(a, b)
+    cfg["models"][0]["deployments"][0]["rpm"] = 2
+    cfg["models"][0]["deployments"][1]["rpm"] = 1
+    gw = make_client(cfg, plugins=[relay])
+    served = [chat(gw) for _ in range(4)]
+    assert [r.headers.get("x-plugbay-deployment") for r in served[:3]] == [
+        "a/up-a",
+        "a/up-a",
+        "b/up-b",
+    ]
+    assert served[3].status_code == 429
+    assert served[3].json()["error"]["code"] == "deployments_capped"
+    assert int(served[3].headers["retry-after"]) >= 1
+
+
+FAKES = {
+    "providers": [{"name": "f1", "type": "fake"}, {"name": "f2", "type": "fake"}],
+    "models": [{"name": "public", "deployments": [{"provider": "f1"}, {"provider": "f2"}]}],
+}
+
+
+def test_a_deployment_at_its_tpm_cap_is_skipped(make_client):
+    cfg = copy.deepcopy(FAKES)
+    cfg["models"][0]["deployments"][0]["tpm"] = 5
+    gw = make_client(cfg, plugins=[fake])
+    first, second = chat(gw), chat(gw)
+    assert first.headers["x-plugbay-deployment"] == "f1/public"
+    assert first.json()["usage"]["total_tokens"] >= 5
+    assert second.headers["x-plugbay-deployment"] == "f2/public"
+
+
+def test_a_deployment_timeout_moves_on_to_the_next(make_client, upstreams):
+    a, b = upstreams
+    a.script(Reply.json({"never": "read"}, delay=5))
+    cfg = config(a, b)
+    cfg["models"][0]["deployments"][0]["timeout"] = 0.3
+    gw = make_client(cfg, plugins=[relay])
+    started = time.monotonic()
+    answer = chat(gw)
+    assert answer.status_code == 200
+    assert answer.headers["x-plugbay-deployment"] == "b/up-b"
+    assert time.monotonic() - started < 4
+
+
+def test_a_request_costs_the_serving_deployments_price(make_client, event_recorder):
+    cfg = copy.deepcopy(FAKES)
+    cfg["models"][0]["price"] = {"input": 1.0, "output": 1.0}
+    cfg["models"][0]["deployments"][0]["price"] = {"input": 1000.0, "output": 1000.0}
+    gw = make_client(cfg, plugins=[fake, event_recorder])
+    first = chat(gw).json()["usage"]
+    events = event_recorder.wait_for(1)
+    tokens = first["prompt_tokens"] + first["completion_tokens"]
+    assert events[0].deployment == "f1/public"
+    assert events[0].cost_usd == pytest.approx(tokens * 1000.0 / 1e6)
