@@ -9,17 +9,24 @@ from __future__ import annotations
 import builtins
 import copy
 import os
-import re
 import tomllib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 
+from plugbay._envsubst import (
+    ConfigError,
+    Path_,
+    convert_filled,
+    expand,
+    filled_paths,
+    plain,
+)
 from plugbay._pricing import Price
 from plugbay._router.settings import DeploymentSettings, RetrySettings, RouterSettings
-from plugbay._validation import describe
+from plugbay._validation import describe, headers_problem, name_problem
 from plugbay.schemas.models import Capabilities
 
 __all__ = [
@@ -38,16 +45,6 @@ DEFAULT_MAX_RESPONSE_SIZE = 64 * 1024 * 1024
 """64 MiB: a whole batch of 2,048 embeddings of 3,072 dimensions in base64 is 33.5 MB."""
 PositiveSeconds = Annotated[float, msgspec.Meta(gt=0)]
 T = TypeVar("T")
-Path_ = tuple[str | int, ...]
-
-
-class ConfigError(Exception):
-    """A configuration problem, phrased for the person who wrote the file."""
-
-    def __init__(self, message: str, *, source: str | None = None, key: str | None = None):
-        self.source, self.key, self.reason = source, key, message
-        prefix = "".join(f"{part}: " for part in (source, key) if part)
-        super().__init__(prefix + message)
 
 
 class ServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -216,13 +213,13 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         table = self.extra.get(name, {})
         paths = self.extra_filled.get(name, ())
         try:
-            return _convert_filled(copy.deepcopy(table), type, paths)
+            return convert_filled(copy.deepcopy(table), type, paths)
         except msgspec.ValidationError as exc:
             param, message = describe(exc)
             if param is not None and "[...]" in param:
                 from plugbay._config_keys import name_dict_keys
 
-                param = name_dict_keys(table, type, paths, param, _convert_filled)
+                param = name_dict_keys(table, type, paths, param, convert_filled)
             raise ConfigError(
                 message, source=self.source, key=f"{name}.{param}" if param else name
             ) from None
@@ -230,94 +227,10 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 _CORE_TABLES = frozenset({"server", "auth", "plugins", "providers", "models", "router"})
 _SERVING_TABLES = frozenset({"auth", "providers", "models"})
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-
-class _Filled(str):
-    """A string that came from ``${VAR}``: it may fill a number or boolean field."""
-
-    __slots__ = ()
-
-
-def _expand(
-    value: Any, key: str, env: Mapping[str, str], source: str, skip: frozenset[str] = frozenset()
-) -> Any:
-    if isinstance(value, str):
-        if _VAR.search(value) is None:
-            return value
-
-        def substitute(match: re.Match[str]) -> str:
-            name, default = match[1], match[2]
-            if name in env:
-                return env[name]
-            if default is not None:
-                return default
-            raise ConfigError(f"environment variable {name} is not set", source=source, key=key)
-
-        return _Filled(_VAR.sub(substitute, value))
-    if isinstance(value, dict):
-        return {
-            k: _expand(v, f"{key}.{k}" if key else k, env, source)
-            for k, v in value.items()
-            if not (not key and k in skip)
-        }
-    if isinstance(value, list):
-        return [_expand(v, f"{key}[{i}]", env, source) for i, v in enumerate(value)]
-    return value
-
-
-def _filled_paths(value: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[str | int, ...]]:
-    if isinstance(value, _Filled):
-        yield path
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            yield from _filled_paths(v, (*path, k))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from _filled_paths(v, (*path, i))
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, _Filled):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _child(node: Any, part: str | int) -> Any:
-    if isinstance(node, dict):
-        return node.get(part)
-    if isinstance(node, list) and isinstance(part, int) and part < len(node):
-        return node[part]
-    return None
 
 
 def _convert(data: dict[str, Any]) -> Settings:
-    return _convert_filled(data, Settings, list(_filled_paths(data)))
-
-
-def _convert_filled(data: dict[str, Any], type: builtins.type[T], paths: Sequence[Path_]) -> T:
-    """Strict conversion, except that a ``${VAR}`` value (at ``paths``) may fill a typed field.
-
-    ``port = "4000"`` in the file is an error; ``port = "${PORT}"`` with ``PORT=4000`` is not.
-    A lax pass converts the substituted strings; their converted values are put back into
-    the document, which is then converted strictly.
-    """
-    if paths:
-        lax = msgspec.to_builtins(msgspec.convert(data, type, strict=False), enc_hook=str)
-        for path in paths:
-            target: Any = data
-            converted: Any = lax
-            for part in path[:-1]:
-                target, converted = target[part], _child(converted, part)
-            last = path[-1]
-            value = _child(converted, last)
-            # a key the settings do not keep as it is: the plain string
-            target[last] = str(target[last]) if value is None else value
-    return msgspec.convert(data, type, strict=True)
+    return convert_filled(data, Settings, list(filled_paths(data)))
 
 
 def parse_settings(
@@ -333,7 +246,7 @@ def parse_settings(
     ``[[models]]``), so that a ``${VAR}`` there need not be set to work on the registry.
     """
     env = os.environ if env is None else env
-    data = _expand(data, "", env, source, _SERVING_TABLES if registry_only else frozenset())
+    data = expand(data, "", env, source, _SERVING_TABLES if registry_only else frozenset())
     extra = {}
     filled: dict[str, list[Path_]] = {}
     for name in list(data):
@@ -346,10 +259,10 @@ def parse_settings(
                 key=name,
             )
         table = data.pop(name)
-        paths = list(_filled_paths(table))
+        paths = list(filled_paths(table))
         if paths:
             filled[name] = paths
-        extra[name] = _plain(table)
+        extra[name] = plain(table)
     providers = data.get("providers")
     if isinstance(providers, list):
         data["providers"] = [split_options(entry) for entry in providers]
@@ -395,36 +308,6 @@ def provider_to_dict(provider: ProviderSettings) -> dict[str, Any]:
     data: dict[str, Any] = msgspec.to_builtins(provider)
     data.update(data.pop("options", {}))
     return data
-
-
-_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # an HTTP header name (RFC 9110)
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # no CR, LF or NUL in header values
-MAX_NAME = 256
-
-
-def name_problem(kind: str, name: str) -> str | None:
-    """Why ``name`` cannot name a provider or model (it must be reachable in a URL path)."""
-    if not name.strip():
-        return "must not be empty"
-    if len(name) > MAX_NAME:
-        return f"must be at most {MAX_NAME} characters"
-    if _CONTROL.search(name) or "\t" in name:
-        return "must not contain control characters"
-    if kind == "provider" and "/" in name:
-        return "must not contain '/' (a provider is addressed as /admin/providers/{name})"
-    if name.startswith("/") or name.endswith("/") or "//" in name:
-        return "must not start or end with '/' nor contain '//'"
-    return None
-
-
-def headers_problem(headers: Mapping[str, str]) -> tuple[str, str] | None:
-    """``(header, why)`` for the first header that cannot be sent, else ``None``."""
-    for name, value in headers.items():
-        if not _TOKEN.match(name):
-            return name, "is not a valid header name"
-        if _CONTROL.search(value):
-            return name, "must not contain CR, LF or other control characters"
-    return None
 
 
 def check_provider(provider: ProviderSettings, key: str = "", source: str | None = None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import msgspec
@@ -52,3 +53,33 @@ def describe(error: msgspec.ValidationError) -> tuple[str | None, str]:
         if field is not None:
             path = f"{path}.{field['field']}" if path else field["field"]
     return (path or None), message
+
+
+_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # an HTTP header name (RFC 9110)
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # no CR, LF or NUL in header values
+MAX_NAME = 256
+
+
+def name_problem(kind: str, name: str) -> str | None:
+    """Why ``name`` cannot name a provider or model (it must be reachable in a URL path)."""
+    if not name.strip():
+        return "must not be empty"
+    if len(name) > MAX_NAME:
+        return f"must be at most {MAX_NAME} characters"
+    if _CONTROL.search(name) or "\t" in name:
+        return "must not contain control characters"
+    if kind == "provider" and "/" in name:
+        return "must not contain '/' (a provider is addressed as /admin/providers/{name})"
+    if name.startswith("/") or name.endswith("/") or "//" in name:
+        return "must not start or end with '/' nor contain '//'"
+    return None
+
+
+def headers_problem(headers: Mapping[str, str]) -> tuple[str, str] | None:
+    """``(header, why)`` for the first header that cannot be sent, else ``None``."""
+    for name, value in headers.items():
+        if not _TOKEN.match(name):
+            return name, "is not a valid header name"
+        if _CONTROL.search(value):
+            return name, "must not contain CR, LF or other control characters"
+    return None

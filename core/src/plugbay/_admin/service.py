@@ -19,11 +19,10 @@ from plugbay._settings import (
     ConfigError,
     ModelSettings,
     ProviderSettings,
-    name_problem,
     provider_from_dict,
     provider_to_dict,
 )
-from plugbay._validation import describe
+from plugbay._validation import describe, name_problem
 
 if TYPE_CHECKING:
     from plugbay._gateway import Gateway
