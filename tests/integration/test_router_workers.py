@@ -71,7 +71,8 @@ def test_a_breaker_tripped_in_one_worker_keeps_every_worker_off_the_dead_upstrea
             CONFIG.format(a=a.base_url, b=b.base_url, cooldown=cooldown)
         )
         gateway = ServeProcess("--workers", "2", cwd=tmp_path, env={"PLUGBAY_MASTER_KEY": MASTER})
-        with gateway.start(ready_workers=2):
+        gateway.start(ready_workers=2)
+        try:
             tripped = time.monotonic()
             answers = [ask(gateway.url) for _ in range(30)]
             assert {r.status_code for r in answers} == {200}
@@ -94,3 +95,5 @@ def test_a_breaker_tripped_in_one_worker_keeps_every_worker_off_the_dead_upstrea
             served = [ask(gateway.url).headers["x-plugbay-deployment"] for _ in range(10)]
             assert served == ["a/up-a"] * 10  # closed for every worker
             assert set(breaker_states(gateway.url).values()) == {"closed"}
+        finally:
+            gateway.stop()
