@@ -100,7 +100,12 @@ class Gateway:
         self.stats = Stats()
         """This worker's per-provider request statistics (``/health/detailed``)."""
         router = settings.router
-        breakers = open_store(router.breaker, settings.server.database, {})
+        try:
+            breakers = open_store(router.breaker, settings.server.database, {})
+        except (ValueError, OSError) as exc:
+            raise ConfigError(
+                str(exc), source=settings.source, key="router.breaker.store"
+            ) from None
         self.router = Router(router, breakers, self.stats)
         """Deployments' figures and breakers, retries and fallbacks (:mod:`plugbay._router`)."""
         self.router.resolve = lambda name: self.routes.get(name)
