@@ -258,9 +258,12 @@ def policy_rows(
 HOTPATH = (
     "bare upstream",
     "bare pass-through (Litestar + aiohttp)",
+    "plugbay, no policies, router off",
     "plugbay, no policies",
     "plugbay, keys + rate limits + usage",
 )
+ROUTER_OFF = "\n[router]\nenabled = false\n"
+"""The router's cost is "no policies" against this row (one deployment, so no strategy)."""
 
 
 def start_passthrough(port: int, up_port: int) -> subprocess.Popen[bytes]:
@@ -294,7 +297,7 @@ def hotpath_rows(
     rounds: int,
     connections: tuple[int, ...],
 ) -> dict[tuple[str, int], dict[str, float]]:
-    """The four :data:`HOTPATH` targets, non-streaming, in interleaved rounds: medians."""
+    """The :data:`HOTPATH` targets, non-streaming, in interleaved rounds: medians."""
     path = "/v1/chat/completions"
     started: list[subprocess.Popen[bytes]] = []
     try:
@@ -303,6 +306,7 @@ def hotpath_rows(
         started.append(
             start_gateway(work, port + 2, up_port, extra=RATELIMIT, disabled="cache,redis")[0]
         )
+        started.append(start_gateway(work, port + 3, up_port, extra=ROUTER_OFF)[0])
         admin = {"authorization": f"Bearer {MASTER}"}
         created = httpx.post(
             f"http://127.0.0.1:{port + 2}/admin/keys", json={"name": "bench"}, headers=admin
@@ -311,8 +315,9 @@ def hotpath_rows(
         targets = [
             (HOTPATH[0], f"http://127.0.0.1:{up_port}{path}", upstream.pid, {}),
             (HOTPATH[1], f"http://127.0.0.1:{port}{path}", started[0].pid, {}),
-            (HOTPATH[2], f"http://127.0.0.1:{port + 1}{path}", started[1].pid, {}),
-            (HOTPATH[3], f"http://127.0.0.1:{port + 2}{path}", started[2].pid, key),
+            (HOTPATH[2], f"http://127.0.0.1:{port + 3}{path}", started[3].pid, {}),
+            (HOTPATH[3], f"http://127.0.0.1:{port + 1}{path}", started[1].pid, {}),
+            (HOTPATH[4], f"http://127.0.0.1:{port + 2}{path}", started[2].pid, key),
         ]
         for _, url, _, headers in targets:  # warm-up: pools, caches, the first key lookups
             wrk(url, BODY, 16, 1, work, headers)

@@ -31,7 +31,7 @@ def sections() -> dict[str, str]:
 
 
 def test_there_are_hooks():
-    assert len(HOOKS) == 12
+    assert len(HOOKS) == 13
 
 
 def test_every_documented_hook_exists():

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from plugbay._registrars import (
         AdapterRegister,
         AuthenticatorRegister,
+        BreakerStoreRegister,
         CacheRegister,
         PluginError,
         RateLimiterRegister,
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
     )
     from plugbay._registry import KeyRecord, KeyStore, Registry
     from plugbay._registry.owners import MigrationRegister
+    from plugbay._router.breaker import Breaker, BreakerConfig, BreakerStore, ErrorWindow
     from plugbay._router.deployments import Deployment, DeploymentStats
     from plugbay._router.strategies import Strategy
     from plugbay._settings import ConfigError, Settings
@@ -101,6 +103,11 @@ _LAZY: dict[str, str] = {
     "RateLimiterRegister": "plugbay._registrars",
     "RouteRegister": "plugbay._registrars",
     "StrategyRegister": "plugbay._registrars",
+    "BreakerStoreRegister": "plugbay._registrars",
+    "Breaker": "plugbay._router.breaker",
+    "BreakerConfig": "plugbay._router.breaker",
+    "BreakerStore": "plugbay._router.breaker",
+    "ErrorWindow": "plugbay._router.breaker",
     "Deployment": "plugbay._router.deployments",
     "DeploymentStats": "plugbay._router.deployments",
     "Strategy": "plugbay._router.strategies",
@@ -136,6 +143,10 @@ __all__ = [
     "Authenticator",
     "AuthenticatorRegister",
     "BaseProvider",
+    "Breaker",
+    "BreakerConfig",
+    "BreakerStore",
+    "BreakerStoreRegister",
     "Cache",
     "CacheRegister",
     "ChatRequest",
@@ -146,6 +157,7 @@ __all__ = [
     "DeploymentStats",
     "EmbeddingsRequest",
     "EmbeddingsResponse",
+    "ErrorWindow",
     "FinishedRequest",
     "GatewayView",
     "InvalidRequest",

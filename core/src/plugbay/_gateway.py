@@ -101,7 +101,8 @@ class Gateway:
         """This worker's per-provider request statistics (``/health/detailed``)."""
         router = settings.router
         try:
-            breakers = open_store(router.breaker, settings.server.database, {})
+            stores = plugins.breaker_stores(settings)
+            breakers = open_store(router.breaker, settings.server.database, stores)
         except (ValueError, OSError) as exc:
             raise ConfigError(
                 str(exc), source=settings.source, key="router.breaker.store"

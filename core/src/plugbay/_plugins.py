@@ -22,6 +22,7 @@ from plugbay._registrars import (
     AdapterRegister,
     AdapterType,
     AuthenticatorRegister,
+    BreakerStoreRegister,
     CacheRegister,
     PluginError,
     RateLimiterRegister,
@@ -154,6 +155,14 @@ class PluginManager:
         found: dict[str, tuple[Callable[[], Any], str]] = {}
         for plugin_name, impl in self._impls("plugbay_register_strategies"):
             register = StrategyRegister(plugin_name, found, self.label(plugin_name))
+            self._call(impl, register=register, settings=settings)
+        return {name: factory for name, (factory, _) in found.items()}
+
+    def breaker_stores(self, settings: Settings) -> dict[str, Callable[..., Any]]:
+        """Breaker store factories by name (the first plugin called wins a name)."""
+        found: dict[str, tuple[Callable[..., Any], str]] = {}
+        for plugin_name, impl in self._impls("plugbay_register_breaker_stores"):
+            register = BreakerStoreRegister(plugin_name, found, self.label(plugin_name))
             self._call(impl, register=register, settings=settings)
         return {name: factory for name, (factory, _) in found.items()}
 

@@ -21,12 +21,14 @@ if TYPE_CHECKING:
 
     from plugbay._protocols import Authenticator, Cache, Provider, RateLimiter
     from plugbay._providers import ProviderContext
+    from plugbay._router.breaker import BreakerConfig, BreakerStore
     from plugbay._router.strategies import Strategy
 
 __all__ = [
     "AdapterRegister",
     "AdapterType",
     "AuthenticatorRegister",
+    "BreakerStoreRegister",
     "CacheRegister",
     "PluginError",
     "RateLimiterRegister",
@@ -332,6 +334,49 @@ class StrategyRegister:
         else:
             log.warning(
                 "strategy %r is registered by plugin %s and by plugin %r; %r's is used",
+                name,
+                self._label,
+                current[1],
+                current[1],
+            )
+
+
+class BreakerStoreRegister:
+    """Given to :func:`~plugbay.hookspecs.plugbay_register_breaker_stores`.
+
+    .. versionadded:: 0.2
+    """
+
+    def __init__(
+        self,
+        plugin: str,
+        found: dict[str, tuple[Callable[..., Any], str]],
+        label: str | None = None,
+    ) -> None:
+        self._plugin = plugin
+        self._label = label or f'"{plugin}"'
+        self._found = found
+
+    def breaker_store(self, name: str, factory: Callable[[BreakerConfig], BreakerStore]) -> None:
+        """Add the breaker store ``name``, what ``[router.breaker] store`` names.
+
+        :param factory: called once per worker with the ``[router.breaker]`` settings when
+            that store is chosen; returns a :class:`~plugbay.BreakerStore`.
+        """
+        if name in ("memory", "file"):
+            raise PluginError(f"plugin {self._label}: the breaker store {name!r} is core's")
+        if not callable(factory):
+            raise PluginError(
+                f"plugin {self._label}: breaker store {name!r}: {factory!r} is not callable"
+            )
+        current = self._found.get(name)
+        if current is None:
+            self._found[name] = (factory, self._plugin)
+        elif current[1] == self._plugin:
+            raise PluginError(f"plugin {self._label} registers the breaker store {name!r} twice")
+        else:
+            log.warning(
+                "breaker store %r is registered by plugin %s and by plugin %r; %r's is used",
                 name,
                 self._label,
                 current[1],

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from plugbay._registrars import (
         AdapterRegister,
         AuthenticatorRegister,
+        BreakerStoreRegister,
         CacheRegister,
         RateLimiterRegister,
         RouteRegister,
@@ -81,6 +82,26 @@ def plugbay_register_strategies(register: StrategyRegister, settings: Settings) 
 
     A name registered by two plugins is served by the one called first, with a warning
     naming both. Sync; called once when the app is built.
+
+    .. versionadded:: 0.2
+    """
+
+
+@hookspec
+def plugbay_register_breaker_stores(register: BreakerStoreRegister, settings: Settings) -> None:
+    """Register where circuit breakers keep their state with
+    ``register.breaker_store(name, factory)``.
+
+    ``[router.breaker] store = "<name>"`` chooses one; ``factory(config)`` is called once per
+    worker with the ``[router.breaker]`` settings (a :class:`~plugbay.BreakerConfig`) and
+    returns a :class:`~plugbay.BreakerStore`, whose breakers' async ``allow``, ``success`` and
+    ``failure`` run on the request path (a healthy deployment's should not wait on the
+    network). Core has ``memory`` and ``file``; plugbay-redis adds ``redis``.
+
+    :param register: the registrar, bound to this plugin.
+    :param settings: the configuration (a plugin reads its own table from it).
+
+    Sync; called once when the app is built.
 
     .. versionadded:: 0.2
     """

@@ -33,6 +33,7 @@ __all__ = [
     "Breaker",
     "BreakerConfig",
     "BreakerStore",
+    "ErrorWindow",
     "FileBreakerStore",
     "MemoryBreakerStore",
     "open_store",
@@ -115,8 +116,9 @@ class Slot(Protocol):
     def locked(self) -> contextlib.AbstractContextManager[None]: ...
 
 
-class _Window:
-    """This worker's attempts and failures over the last ``seconds``, per second."""
+class ErrorWindow:
+    """This worker's attempts and failures over the last ``seconds``, per second: what a
+    breaker store measures the error rate with (``plugbay.ErrorWindow``)."""
 
     __slots__ = ("failed", "seconds", "stamps", "total")
 
@@ -153,7 +155,7 @@ class SlotBreaker:
     def __init__(self, config: BreakerConfig, slot: Slot) -> None:
         self.config = config
         self.slot = slot
-        self.window = _Window(config.window)
+        self.window = ErrorWindow(config.window)
 
     async def allow(self, now: float) -> bool:
         _, opened_until, _ = self.slot.read()
