@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from plugbay import ConfigError
+from plugbay import BreakerStoreRegister, ConfigError, PluginError, hookimpl
 from plugbay._router.breaker import (
     BreakerConfig,
     FileBreakerStore,
@@ -229,3 +229,41 @@ def test_the_file_store_is_shared_by_processes(tmp_path):
     while in_process(tmp_path, "probe", cooldown) != "probe":  # given up after the cool-down
         assert time.monotonic() < deadline
         time.sleep(0.1)
+
+
+class CountingStore(MemoryBreakerStore):
+    made: list[CountingStore] = []
+
+    def __init__(self, config: BreakerConfig) -> None:
+        super().__init__(config)
+        CountingStore.made.append(self)
+
+
+class StorePlugin:
+    @hookimpl
+    def plugbay_register_breaker_stores(self, register: BreakerStoreRegister) -> None:
+        register.breaker_store("counting", CountingStore)
+
+
+def test_a_plugin_registers_a_breaker_store_the_config_chooses(make_client):
+    CountingStore.made.clear()
+    gw = make_client({"router": {"breaker": {"store": "counting"}}}, plugins=[StorePlugin()])
+    assert gw.gateway.router.breakers is CountingStore.made[0]
+    assert gw.http().post(
+        "/v1/chat/completions",
+        json={"model": "echo", "messages": [{"role": "user", "content": "x"}]},
+    ).status_code in (200, 404)
+
+
+def test_core_store_names_cannot_be_taken():
+    class Thief:
+        @hookimpl
+        def plugbay_register_breaker_stores(self, register: BreakerStoreRegister) -> None:
+            register.breaker_store("file", CountingStore)
+
+    from plugbay._plugins import PluginManager
+    from plugbay._settings import Settings
+
+    manager = PluginManager.build(Settings().plugins, [Thief()])
+    with pytest.raises(PluginError, match="'file' is core's"):
+        manager.breaker_stores(Settings())
