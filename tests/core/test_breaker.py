@@ -21,6 +21,7 @@ from plugbay._router.breaker import (
     MemoryBreakerStore,
     open_store,
 )
+from plugbay.testing import fake
 
 
 def run(coroutine):  # type: ignore[no-untyped-def]
@@ -247,7 +248,12 @@ class StorePlugin:
 
 def test_a_plugin_registers_a_breaker_store_the_config_chooses(make_client):
     CountingStore.made.clear()
-    gw = make_client({"router": {"breaker": {"store": "counting"}}}, plugins=[StorePlugin()])
+    config = {
+        "router": {"breaker": {"store": "counting"}},
+        "providers": [{"name": "f", "type": "fake"}],
+        "models": [{"name": "echo", "provider": "f"}],
+    }
+    gw = make_client(config, plugins=[StorePlugin(), fake])
     assert gw.gateway.router.breakers is CountingStore.made[0]
     assert gw.http().post(
         "/v1/chat/completions",
