@@ -342,7 +342,7 @@ USAGE_COLUMNS = [
 @click.option(
     "--group-by",
     default="key,model",
-    help="Any of key, model, provider, day, hour (comma-separated).",
+    help="Any of key, model, provider, deployment, day, hour (comma-separated).",
 )
 @click.option("--key-id", help="Only this key.")
 @click.option("--model", help="Only this model.")
