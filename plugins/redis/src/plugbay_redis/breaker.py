@@ -43,6 +43,12 @@ redis.call('HSET', KEYS[1], 'p', tostring(now + tonumber(ARGV[2])))
 return 1
 """
 
+_READ = """
+local out = {}
+for i, key in ipairs(KEYS) do out[i] = redis.call('HMGET', key, 'c', 'o', 'p') end
+return out
+"""
+
 _FAIL = """
 local c = tonumber(redis.call('HGET', KEYS[1], 'c') or '0') + 1
 local o = tonumber(redis.call('HGET', KEYS[1], 'o') or '0')
@@ -165,10 +171,11 @@ class RedisBreakerStore:
         if self.client is None:
             return
         breakers = list(self._breakers.values())
-        async with self.client.pipeline(transaction=False) as pipe:
-            for breaker in breakers:
-                pipe.hmget(breaker.key, "c", "o", "p")
-            rows: list[Any] = await pipe.execute()
+        if not breakers:
+            return
+        rows: list[Any] = await self.client.eval(
+            _READ, len(breakers), *(breaker.key for breaker in breakers)
+        )
         for breaker, (c, o, p) in zip(breakers, rows, strict=True):
             breaker.mirror = (int(c or 0), float(o or 0), float(p or 0))
 
