@@ -75,13 +75,13 @@ class DeploymentStats:
     # --- what the router writes ------------------------------------------------------------
 
     def observe(self, seconds: float, now: float) -> None:
-        """A sample: a slower one is taken at once (peak), a faster one is averaged in."""
-        current = self.latency_now(now)
-        if seconds >= current:
+        """A sample: a slower one is taken at once (peak), a faster one is averaged in with
+        the weight the time since the last sample left the average."""
+        if seconds >= self.latency or not self.updated:
             self.latency = seconds
         else:
-            weight = math.exp(-(now - self.updated) / DECAY_SECONDS) if self.updated else 0.0
-            self.latency = current * weight + seconds * (1 - weight)
+            weight = math.exp((self.updated - now) / DECAY_SECONDS)
+            self.latency = self.latency * weight + seconds * (1 - weight)
         self.updated = now
 
     def succeeded(self, seconds: float, now: float, stream: bool) -> None:

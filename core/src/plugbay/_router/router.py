@@ -72,6 +72,7 @@ class Route:
         "provider",
         "provider_name",
         "retry",
+        "simple",
         "strategy",
         "upstream_model",
     )
@@ -98,6 +99,16 @@ class Route:
         self.fallbacks = tuple(fallbacks)
         self.context_window_fallbacks = tuple(context_window_fallbacks)
         self.content_filter_fallbacks = tuple(content_filter_fallbacks)
+        self.simple = (
+            len(self.deployments) == 1
+            and first.timeout is None
+            and first.rpm is None
+            and first.tpm is None
+            and retry.attempts in (None, 1)
+            and not (self.fallbacks or self.context_window_fallbacks)
+            and not self.content_filter_fallbacks
+        )
+        """One deployment, one attempt, nothing to fall back to: the router's short path."""
 
 
 class Router:
@@ -140,6 +151,8 @@ class Router:
     ) -> T:
         """``call(deployment, request)`` at the deployments of ``route`` (then its fallbacks)
         until one succeeds; ``refused(result)`` says an answer was refused by a content filter."""
+        if route.simple and not self.break_single and self.pin_header not in ctx.headers:
+            return await self._once(ctx, route.deployments[0], request, call)
         pinned = self._pinned(ctx, route)
         deadline = time.time() + route.retry.deadline
         visited = {route.name}
@@ -170,6 +183,33 @@ class Router:
                     current = following
                     continue
             return result
+
+    async def _once(
+        self, ctx: RequestContext, deployment: Deployment, request: Any, call: Call[T]
+    ) -> T:
+        """The short path: one attempt at the only deployment (what :meth:`_attempts` does for
+        it, without its bookkeeping)."""
+        self._serve_as(ctx, deployment, request)
+        stats = deployment.stats
+        stats.in_flight += 1
+        began = time.perf_counter()
+        try:
+            result = await call(deployment, request)
+        except PlugbayError as error:
+            stats.in_flight -= 1
+            if retryable(error):
+                now = time.time()
+                stats.failed(time.perf_counter() - began, now)
+                await deployment.breaker.failure(now)
+            raise
+        except BaseException:
+            stats.in_flight -= 1
+            raise
+        now = time.time()
+        stats.succeeded(time.perf_counter() - began, now, ctx.stream)
+        await deployment.breaker.success(now)
+        ctx.extra[SERVED] = deployment
+        return result
 
     def _pinned(self, ctx: RequestContext, route: Route) -> str | None:
         pin = ctx.headers.get(self.pin_header)
