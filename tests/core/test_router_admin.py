@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from plugbay.testing import fake
-from tests.helpers import clean_env, run_cli
 
 CONFIG = {
     "providers": [{"name": "f1", "type": "fake"}, {"name": "f2", "type": "fake"}],
@@ -75,21 +72,3 @@ def test_bad_deployments_are_a_400_naming_the_field(admin, body, param):
     if param is not None:
         assert error["param"] == param, error
     assert admin.get("/admin/models/x").status_code == 404  # nothing stored
-
-
-def test_the_cli_creates_a_model_with_deployments(tmp_path):
-    db = tmp_path / "plugbay.db"
-    (tmp_path / "plugbay.toml").write_text(f'[server]\ndatabase = "{db}"\n')
-    env = {**clean_env(), "PLUGBAY_PLUGINS": "echo"}
-    for name in ("e1", "e2"):
-        made = run_cli("providers", "create", f"name={name}", "type=echo", cwd=tmp_path, env=env)
-        assert made.returncode == 0, made.stderr
-    deployments = json.dumps([{"provider": "e1"}, {"provider": "e2", "weight": 3}])
-    result = run_cli(
-        "models", "create", "name=pair", f"deployments={deployments}", "strategy=weighted",
-        cwd=tmp_path, env=env,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    shown = json.loads(run_cli("models", "show", "pair", cwd=tmp_path, env=env).stdout)
-    assert shown["strategy"] == "weighted"
-    assert [d["weight"] for d in shown["deployments"]] == [1.0, 3.0]
