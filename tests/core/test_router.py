@@ -359,6 +359,8 @@ def test_with_the_router_off_the_first_deployment_serves_alone(make_client, upst
     assert answer.status_code == 502  # no failover
     assert "x-plugbay-deployment" not in answer.headers
     assert (len(a.requests), len(b.requests)) == (1, 0)
+    providers = {p["name"]: p for p in gw.http().get("/health/detailed").json()["providers"]}
+    assert (providers["a"]["requests"], providers["a"]["errors"]) == (1, 1)  # still counted
 
 
 def test_a_single_deployment_keeps_trying_while_its_breaker_is_open(make_client, upstreams):

@@ -88,6 +88,10 @@ def _authorise(gateway: Gateway, ctx: RequestContext, model: str, scope: str) ->
     ctx.model = model
     ctx.provider = route.provider_name
     ctx.upstream_model = route.upstream_model
+    if not gateway.routing:  # the router charges the provider it tries; without it, this one
+        stats = gateway.stats.of(route.provider_name)
+        stats.in_flight += 1
+        ctx.extra[STATS] = stats
     return route
 
 
