@@ -13,35 +13,31 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-import msgspec
-
 from plugbay._auth import AuthChain
 from plugbay._crypto import SecretBox, SecretKeyMissing
 from plugbay._errors import ModelNotFound
+from plugbay._gateway_config import GatewayConfig, LiveProvider
 from plugbay._pricing import Price, default_price
 from plugbay._pricing import cost as _cost
 from plugbay._problems import ProviderProblem
 from plugbay._protocols import Provider
-from plugbay._providers import ProviderContext
-from plugbay._registrars import Registered, check_protocol
+from plugbay._registrars import Registered
 from plugbay._registry import Registry, RegistryBusy, Snapshot, Store
 from plugbay._registry import owners as plugin_tables
 from plugbay._router.breaker import open_store
 from plugbay._router.build import build_route, deployments_of
 from plugbay._router.health import HealthChecks
 from plugbay._router.router import Route, Router
-from plugbay._settings import ConfigError, ModelSettings, ProviderSettings
+from plugbay._settings import ConfigError
 from plugbay._stats import Stats
 from plugbay._types import FinishedRequest
 from plugbay._usage import UsageRecorder
 from plugbay._utils import await_me_maybe
-from plugbay._validation import describe
 from plugbay._view import Views, lifecycle_methods
 
 if TYPE_CHECKING:
     from plugbay._plugins import AdapterType, PluginManager
     from plugbay._protocols import Cache, RateLimiter
-    from plugbay._registry import ProviderRecord
     from plugbay._settings import Settings
     from plugbay._types import RecordedUsage, RequestContext
 
@@ -49,18 +45,10 @@ __all__ = ["Gateway", "Route"]  # Route lives in plugbay._router.router
 
 log = logging.getLogger("plugbay")
 
-EMBEDDED_DEFAULT = "echo"
 WATCH_INTERVAL = 0.25
 
 
-class _LiveProvider:
-    __slots__ = ("ctx", "provider", "record")
-
-    def __init__(self, record: ProviderRecord, provider: Provider, ctx: ProviderContext):
-        self.record, self.provider, self.ctx = record, provider, ctx
-
-
-class Gateway:
+class Gateway(GatewayConfig):
     """Everything a worker serves from. Attributes read on the request path are plain values."""
 
     def __init__(
@@ -118,7 +106,7 @@ class Gateway:
         """Providers in the registry that cannot serve, by name (``/health/ready`` shows them)."""
         self._blocked: dict[str, str] = {}
         """Models whose provider is in :attr:`unavailable`: model -> provider."""
-        self._live: dict[str, _LiveProvider] = {}
+        self._live: dict[str, LiveProvider] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._retiring: set[asyncio.Task[Any]] = set()
         self._watcher: asyncio.Task[None] | None = None
@@ -138,76 +126,6 @@ class Gateway:
             if getattr(r.obj, "aclose", None) is not None
         )
         self.usage = UsageRecorder(self)
-
-    # --- configuration -------------------------------------------------------------------------
-
-    def config_entries(self) -> tuple[list[ProviderSettings], list[ModelSettings]]:
-        """The config file's providers and models, or the embedded default when there is none."""
-        settings = self.settings
-        if settings.source is None and not settings.providers and not settings.models:
-            if EMBEDDED_DEFAULT in self.adapters:
-                return (
-                    [ProviderSettings(name=EMBEDDED_DEFAULT, type=EMBEDDED_DEFAULT)],
-                    [ModelSettings(name=EMBEDDED_DEFAULT, provider=EMBEDDED_DEFAULT)],
-                )
-            log.warning("no config file and no `echo` adapter installed: no models to serve")
-        return settings.providers, settings.models
-
-    def check_config(self) -> None:
-        """Raise :class:`ConfigError` for a config entry no installed adapter can serve."""
-        providers, models = self.config_entries()
-        names = {p.name for p in providers}
-        for index, provider in enumerate(providers):
-            self.adapter_options(provider, f"providers[{index}]")
-        for index, model in enumerate(models):
-            self._check_model(model, f"models[{index}]", names)
-
-    def _check_model(self, model: ModelSettings, key: str, providers: set[str]) -> None:
-        source = self.settings.source
-        if not model.deployments and model.provider not in providers:
-            raise ConfigError(
-                f"no provider named {model.provider!r} in this file",
-                source=source,
-                key=f"{key}.provider",
-            )
-        for index, deployment in enumerate(model.deployments):
-            if deployment.provider not in providers:
-                raise ConfigError(
-                    f"no provider named {deployment.provider!r} in this file",
-                    source=source,
-                    key=f"{key}.deployments[{index}].provider",
-                )
-        if model.strategy not in self.strategies:
-            known = ", ".join(sorted(self.strategies))
-            raise ConfigError(
-                f"unknown strategy {model.strategy!r} (known: {known})",
-                source=source,
-                key=f"{key}.strategy",
-            )
-
-    def adapter_options(self, provider: ProviderSettings, key: str) -> Any:
-        source = self.settings.source
-        adapter = self.adapters.get(provider.type)
-        if adapter is None:
-            known = ", ".join(sorted(self.adapters)) or "none"
-            raise ConfigError(
-                f"no installed plugin provides the adapter type {provider.type!r} "
-                f"(installed: {known})",
-                source=source,
-                key=f"{key}.type",
-            )
-        if adapter.options is None:
-            if provider.options:
-                unknown = sorted(provider.options)[0]
-                raise ConfigError("unknown setting", source=source, key=f"{key}.{unknown}")
-            return provider.options
-        try:
-            return msgspec.convert(provider.options, adapter.options)
-        except msgspec.ValidationError as exc:
-            param, message = describe(exc)
-            raise ConfigError(
-                message, source=source, key=f"{key}.{param}" if param else key
-            ) from None
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -312,7 +230,7 @@ class Gateway:
 
     async def _reload(self) -> None:
         snapshot = await self.store.snapshot()
-        live: dict[str, _LiveProvider] = {}
+        live: dict[str, LiveProvider] = {}
         unavailable: dict[str, ProviderProblem] = {}
         for name, record in snapshot.providers.items():
             current = self._live.get(name)
@@ -373,29 +291,8 @@ class Gateway:
                 ", ".join(models) or "none",
             )
 
-    def provider_problem(self, record: ProviderRecord) -> ProviderProblem | None:
-        """Why ``record`` cannot serve (its secret, its settings), or None if it can."""
-        try:
-            self._resolved_settings(record)
-        except (ConfigError, SecretKeyMissing, ValueError) as exc:
-            return ProviderProblem.of(exc, record.name)
-        return None
-
     def unavailable_models(self, provider: str) -> list[str]:
         return sorted(m for m, p in self._blocked.items() if p == provider)
-
-    def config_api_key(self, name: str) -> str | None:
-        """The api key the config file gives provider ``name`` (kept in memory only)."""
-        for provider in self.config_entries()[0]:
-            if provider.name == name:
-                return provider.api_key
-        return None
-
-    def provider_secret(self, record: ProviderRecord) -> str | None:
-        """The decrypted api key of a provider made through the admin API."""
-        if record.secret is None:
-            return None
-        return self.secrets.decrypt(record.secret, context=record.name)
 
     def provider(self, name: str) -> Provider:
         live = self._live.get(name)
@@ -424,36 +321,6 @@ class Gateway:
                 await usage_recorded(view, batch)
             except Exception:
                 log.exception("%r failed", usage_recorded)
-
-    def _resolved_settings(self, record: ProviderRecord) -> tuple[ProviderSettings, Any]:
-        """The settings with the api key filled in, and the adapter's options."""
-        if record.source == "config":
-            api_key = self.config_api_key(record.name)
-        else:
-            api_key = self.provider_secret(record)
-        settings = msgspec.structs.replace(record.settings, api_key=api_key)
-        return settings, self.adapter_options(settings, f"provider {record.name!r}")
-
-    def _build_provider(self, record: ProviderRecord) -> _LiveProvider:
-        settings, options = self._resolved_settings(record)
-        ctx = ProviderContext(settings, options, self.settings.server.http_transport)
-        adapter = self.adapters[record.type]
-        provider = adapter.factory(ctx)
-        if not isinstance(adapter.factory, type):  # a class was checked when registered
-            check_protocol(
-                provider, Provider, self.plugins.label(adapter.plugin), f"adapter {record.type!r}:"
-            )
-        return _LiveProvider(record, provider, ctx)
-
-    async def _close_provider(self, live: _LiveProvider, delay: float = 0.0) -> None:
-        try:
-            if delay:
-                await asyncio.sleep(delay)
-        finally:  # cancelled at shutdown: close now
-            try:
-                await live.provider.aclose()
-            except Exception:
-                log.exception("closing provider %r failed", live.record.name)
 
     def resolve(self, model: str) -> Route:
         route = self.routes.get(model)
