@@ -205,11 +205,16 @@ class Router:
         except BaseException:
             stats.in_flight -= 1
             raise
+        await self._served(ctx, deployment, began)
+        return result
+
+    @staticmethod
+    async def _served(ctx: RequestContext, deployment: Deployment, began: float) -> None:
+        """An attempt at ``deployment`` succeeded: its figures, its breaker, the request's."""
         now = time.time()
-        stats.succeeded(time.perf_counter() - began, now, ctx.stream)
+        deployment.stats.succeeded(time.perf_counter() - began, now, ctx.stream)
         await deployment.breaker.success(now)
         ctx.extra[SERVED] = deployment
-        return result
 
     def _pinned(self, ctx: RequestContext, route: Route) -> str | None:
         pin = ctx.headers.get(self.pin_header)
@@ -327,10 +332,7 @@ class Router:
             except BaseException:
                 stats.in_flight -= 1  # cancelled (the client left): nobody's failure
                 raise
-            now = time.time()
-            stats.succeeded(time.perf_counter() - began, now, ctx.stream)
-            await chosen.breaker.success(now)
-            ctx.extra[SERVED] = chosen
+            await self._served(ctx, chosen, began)
             return result
         assert last is not None
         raise last
